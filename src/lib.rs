@@ -1,0 +1,248 @@
+//! Run many fallible futures at once, inside one future, on any executor:
+//! fail fast, time out with cleanup, cancel by dropping, or collect partial
+//! results. Outputs always come back in input order.
+//!
+//! # Which call
+//!
+//! | you have | you want | call | resolves to |
+//! |---|---|---|---|
+//! | any number of same-typed futures | all values, or the first error | [`safe_gather(iter)`](safe_gather()) | `Result<Vec<T>, GatherError<E>>` |
+//! | a fixed number, same type, no heap | all values, or the first error | [`safe_gather_array([a, b, c])`](safe_gather_array) | `Result<[T; N], GatherError<E>>` |
+//! | 1 to 12 futures of different types | all values, or the first error | [`safe_gather!(a, b, c)`](safe_gather!) | `Result<(A, B, C), GatherError<E>>` |
+//! | any of the above | the same, with a deadline | `.timeout(d)`, `.timeout_with(timer, d)`, `.deadline(sleep)` | `Err(GatherError::TimedOut { .. })` when it passes |
+//! | any of the above | every outcome, errors included | [`.settled()`](SafeGather::settled) | `Vec<Result<T, E>>`, `[Result<T, E>; N]`, `(Result<A, Ea>, …)` |
+//! | any of the above | every outcome, cut off at a deadline | `.settled().timeout(d)` | `Vec<Result<T, SlotError<E>>>`, … |
+//! | many futures | at most `n` running at once | [`.limit(n)`](SafeGather::limit) | unchanged |
+//!
+//! ```
+//! use std::time::Duration;
+//! use safe_gather::{safe_gather, safe_gather_array, GatherError};
+//!
+//! # async fn fetch(id: u32) -> Result<String, String> { Ok(format!("user {id}")) }
+//! # futures::executor::block_on(async {
+//! // All must succeed; the first error drops the rest.
+//! let users = safe_gather((1..=3).map(fetch)).await?;
+//! assert_eq!(users, ["user 1", "user 2", "user 3"]);
+//!
+//! // The same, with an overall deadline.
+//! let users = safe_gather_array([fetch(1), fetch(2)]).timeout(Duration::from_secs(30)).await?;
+//!
+//! // Heterogeneous children, one shared error type.
+//! let (name, age) = safe_gather::safe_gather!(fetch(1), async { Ok::<u8, String>(42) }).await?;
+//!
+//! // Partial results: every child runs, each reports its own outcome.
+//! let outcomes = safe_gather((1..=3).map(fetch)).settled().await;
+//! assert!(outcomes.iter().all(Result::is_ok));
+//! # Ok::<(), GatherError<String>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Coming from elsewhere
+//!
+//! | you wrote | write | what changes |
+//! |---|---|---|
+//! | `futures::future::join_all(futs)` over `Result`s | `safe_gather(futs).settled()` | the same outcomes; each wake polls only the child it woke |
+//! | `futures::future::try_join_all(futs)` | `safe_gather(futs)` | the error says which child failed; siblings and collected outputs are dropped before it is returned |
+//! | `futures::try_join!(a, b)` / `tokio::try_join!(a, b)` | `safe_gather!(a, b)` | a future you can store, time out, or make settled |
+//! | `tokio::task::JoinSet` to wait for everything | `safe_gather(futs)` | no spawning, no `'static` or `Send` needed; one task; input order, not completion order |
+//! | Python `asyncio.gather(*aws)` / `safe_gather(*aws)` | `safe_gather(futs)` | cancellation is dropping the gather; exceptions are `Err`; panics propagate; the deadline starts at the first poll |
+//! | `safe_gather(*aws, return_exceptions=True, timeout=10)` | `safe_gather(futs).settled().timeout(Duration::from_secs(10))` | a child cut off by the deadline reports `SlotError::TimedOut` |
+//!
+//! # Semantics
+//!
+//! * **Lazy.** Nothing runs until the first poll; a deadline starts then too.
+//! * **Input order.** Outputs are in input order, never completion order.
+//! * **Fail fast.** The first error seen wins: within one poll children are
+//!   polled in ascending index order, so the lowest failing index among
+//!   those polled wins. Before the gather returns
+//!   [`GatherError::Failed`], every other child still running is dropped in
+//!   place, and so is every output already collected.
+//! * **Timeouts.** Children are polled before the deadline, so a gather that
+//!   completes in the same poll the deadline passes succeeds. When it times
+//!   out every child is dropped; [`GatherError::TimedOut`] counts how many
+//!   had finished. A duration too large for the timer means never.
+//! * **Cancellation is drop.** Dropping the gather drops every child and
+//!   output. A child's `Drop` runs synchronously: async cleanup (awaiting a
+//!   shutdown message, say) cannot run on drop, so give such children a
+//!   deadline of their own, or gather them in settled mode with a timeout.
+//! * **Panics propagate.** A child's panic unwinds out of the gather's
+//!   `poll`; every sibling is still dropped exactly once when the gather is.
+//!   Polling a gather again after that, or after it completed, panics with a
+//!   message saying so; [`is_terminated`](futures_core::future::FusedFuture::is_terminated)
+//!   tells you first.
+//! * **Each child finishes once.** A child is dropped in place as soon as it
+//!   completes, and is never polled again.
+//!
+//! # How it polls
+//!
+//! With the `alloc` feature every child gets a waker of its own, and a wake
+//! re-polls only that child, whatever the number of children: per wake the
+//! cost is a few atomic operations, never a scan. The wakers share one
+//! allocation, made only when some child first keeps its waker (so children
+//! that are all ready at once allocate nothing). A child that wakes itself
+//! while polled is polled again at the gather's next poll, never in a loop
+//! inside one. A `Vec` gather makes at most three allocations in all: its
+//! children, the shared wakers, and the output.
+//!
+//! Without `alloc` (arrays and tuples in `no_std`), children share the
+//! gather's waker and every poll polls every child still running.
+//!
+//! # Features
+//!
+//! * `std` (default): implies `alloc`.
+//! * `alloc`: [`safe_gather(iter)`](safe_gather()) and per-child wakers.
+//! * `futures-timer` (default): [`FuturesTimer`], behind [`.timeout(d)`](SafeGather::timeout).
+//!
+//! Without default features the crate is `no_std` and allocation-free; bring a
+//! deadline with [`.deadline(sleep)`](SafeGather::deadline) or a [`Timer`].
+
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod deadline;
+mod error;
+pub mod gather;
+#[allow(unsafe_code)]
+mod storage;
+#[cfg(feature = "alloc")]
+mod sync;
+pub mod timer;
+#[cfg(feature = "alloc")]
+#[allow(unsafe_code)]
+mod waker;
+
+pub use error::{GatherError, SlotError};
+pub use gather::SafeGather;
+#[cfg(feature = "futures-timer")]
+pub use timer::FuturesTimer;
+pub use timer::Timer;
+
+use futures_core::TryFuture;
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+/// Runs every future of `iter` at once, and resolves to all their values in
+/// input order, or to the first error.
+///
+/// Nothing runs until the gather is first polled. On the first error every
+/// other child is dropped and the gather resolves to
+/// [`GatherError::Failed`] with the failing child's index. Empty input
+/// resolves to `Ok(vec![])`. Chain [`.settled()`](SafeGather::settled),
+/// [`.timeout(d)`](SafeGather::timeout) or [`.limit(n)`](SafeGather::limit)
+/// to change that.
+///
+/// Allocates at most three times, whatever the number of children (for an
+/// `iter` that knows its exact length, as `Vec` and ranges do).
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::{safe_gather, GatherError};
+///
+/// async fn double(n: u32) -> Result<u32, String> {
+///     if n > 100 { Err(format!("{n} is too big")) } else { Ok(n * 2) }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// assert_eq!(safe_gather([1, 2, 3].map(double)).await, Ok(vec![2, 4, 6]));
+///
+/// let error = safe_gather([1, 200, 3].map(double)).await.unwrap_err();
+/// assert_eq!(error, GatherError::Failed { index: 1, error: "200 is too big".to_string() });
+/// # });
+/// ```
+#[cfg(feature = "alloc")]
+pub fn safe_gather<I>(iter: I) -> SafeGather<Vec<I::Item>>
+where
+    I: IntoIterator,
+    I::Item: TryFuture,
+{
+    SafeGather::from_storage(storage::VecStorage::new(iter))
+}
+
+/// Runs an array of futures at once, and resolves to an array of their values
+/// in input order, or to the first error. Needs no allocator.
+///
+/// As [`safe_gather`](safe_gather()) otherwise. Without the `alloc` feature
+/// its children share the gather's waker, and every poll polls every child
+/// still running; with it, each child has its own waker (allocated only if a
+/// child keeps its waker).
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::safe_gather_array;
+///
+/// async fn square(n: u32) -> Result<u32, ()> {
+///     Ok(n * n)
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let squares = safe_gather_array([square(1), square(2), square(3)]).await;
+/// assert_eq!(squares, Ok([1, 4, 9]));
+/// # });
+/// ```
+pub fn safe_gather_array<F: TryFuture, const N: usize>(futures: [F; N]) -> SafeGather<[F; N]> {
+    SafeGather::new(futures)
+}
+
+/// Runs 1 to 12 futures of different types at once, and resolves to a tuple
+/// of their values, or to the first error.
+///
+/// Every future must be a `TryFuture` (a future of a `Result`), and in the
+/// default fail-fast mode they must share one error type. After
+/// [`.settled()`](SafeGather::settled) each keeps its own error type. The
+/// result is a [`SafeGather`] like any other: it can be stored, timed out or
+/// limited before it is awaited. Needs no allocator.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::safe_gather;
+///
+/// async fn channel_info(id: u32) -> Result<String, String> { Ok(format!("#{id}")) }
+/// async fn front_row(id: u32) -> Result<Vec<u32>, String> { Ok(vec![1, 2]) }
+/// async fn participants(id: u32) -> Result<usize, String> { Ok(40) }
+///
+/// # futures::executor::block_on(async {
+/// let (info, front, count) = safe_gather!(channel_info(7), front_row(7), participants(7)).await?;
+/// assert_eq!((info.as_str(), front.len(), count), ("#7", 2, 40));
+///
+/// // Settled: each child keeps its own error type.
+/// let (a, b) = safe_gather!(async { Err::<u8, _>("no") }, async { Ok::<_, u64>(1) }).settled().await;
+/// assert_eq!((a, b), (Err("no"), Ok(1)));
+/// # Ok::<(), safe_gather::GatherError<String>>(())
+/// # }).unwrap();
+/// ```
+#[macro_export]
+macro_rules! safe_gather {
+    () => {
+        ::core::compile_error!("`safe_gather!` needs at least one future")
+    };
+    ($($future:expr),+ $(,)?) => {
+        $crate::__private::gather_tuple(($($future,)+))
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use crate::gather::{Children, SafeGather};
+
+    /// What `safe_gather!` expands to.
+    pub fn gather_tuple<K: Children>(children: K) -> SafeGather<K> {
+        SafeGather::new(children)
+    }
+}

@@ -1,0 +1,163 @@
+//! Timers: where a gather's deadline comes from.
+//!
+//! A gather knows nothing about clocks. [`.timeout(duration)`](crate::SafeGather::timeout)
+//! asks the default [`FuturesTimer`]; [`.timeout_with(timer, duration)`](crate::SafeGather::timeout_with)
+//! asks any [`Timer`] for a sleep when the gather is first polled; and
+//! [`.deadline(sleep)`](crate::SafeGather::deadline) takes a sleep you made
+//! yourself (`tokio::time::sleep_until`, `embassy_time::Timer::at`, …).
+
+use core::future::Future;
+use core::time::Duration;
+
+#[cfg(feature = "alloc")]
+use alloc::{boxed::Box, sync::Arc};
+
+/// A source of sleeps: the one thing a gather needs from a runtime to time out.
+///
+/// [`sleep`](Timer::sleep) is called once, at the gather's first poll, and the
+/// sleep is dropped as soon as the gather resolves. An implementation must
+/// treat a duration it cannot represent as "never" (a sleep that stays
+/// pending), not panic, so that `Duration::MAX` means no deadline.
+///
+/// Implemented for `&T`, and with the `alloc` feature for `Box<T>` and
+/// `Arc<T>`, so one timer can serve many gathers.
+///
+/// # Examples
+///
+/// A timer over any sleep function, here futures-timer's:
+///
+/// ```
+/// use core::time::Duration;
+/// use safe_gather::{safe_gather, GatherError, Timer};
+///
+/// struct MyTimer;
+///
+/// impl Timer for MyTimer {
+///     type Sleep = futures_timer::Delay;
+///
+///     fn sleep(&self, duration: Duration) -> Self::Sleep {
+///         futures_timer::Delay::new(duration)
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let stuck = futures::future::pending::<Result<(), ()>>();
+/// let result = safe_gather([stuck]).timeout_with(MyTimer, Duration::from_millis(1)).await;
+/// assert_eq!(result, Err(GatherError::TimedOut { completed: 0, pending: 1 }));
+/// # });
+/// ```
+pub trait Timer {
+    /// The future [`sleep`](Timer::sleep) returns.
+    type Sleep: Future<Output = ()>;
+
+    /// A future that completes `duration` after this call (or never, if
+    /// `duration` is too large for this timer).
+    fn sleep(&self, duration: Duration) -> Self::Sleep;
+}
+
+impl<T: Timer + ?Sized> Timer for &T {
+    type Sleep = T::Sleep;
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        (**self).sleep(duration)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Timer + ?Sized> Timer for Box<T> {
+    type Sleep = T::Sleep;
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        (**self).sleep(duration)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Timer + ?Sized> Timer for Arc<T> {
+    type Sleep = T::Sleep;
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        (**self).sleep(duration)
+    }
+}
+
+#[cfg(feature = "futures-timer")]
+pub use futures_timer_adapter::{FuturesSleep, FuturesTimer};
+
+#[cfg(feature = "futures-timer")]
+mod futures_timer_adapter {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+    use core::time::Duration;
+    use std::time::Instant;
+
+    use futures_timer::Delay;
+
+    use super::Timer;
+
+    /// The default timer, from the [futures-timer] crate: runtime-agnostic,
+    /// backed by one helper thread shared by the whole process. Used by
+    /// [`.timeout(duration)`](crate::SafeGather::timeout).
+    ///
+    /// A duration that would overflow [`Instant`] never fires.
+    ///
+    /// [futures-timer]: https://docs.rs/futures-timer
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use safe_gather::{safe_gather, FuturesTimer, GatherError};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let stuck = futures::future::pending::<Result<(), ()>>();
+    /// let result = safe_gather([stuck])
+    ///     .timeout_with(FuturesTimer, Duration::from_millis(1))
+    ///     .await;
+    /// assert!(result.unwrap_err().is_timeout());
+    /// # });
+    /// ```
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct FuturesTimer;
+
+    impl Timer for FuturesTimer {
+        type Sleep = FuturesSleep;
+
+        fn sleep(&self, duration: Duration) -> FuturesSleep {
+            let representable = Instant::now().checked_add(duration).is_some();
+            FuturesSleep { delay: representable.then(|| Delay::new(duration)) }
+        }
+    }
+
+    /// The sleep of a [`FuturesTimer`]: completes once its duration has
+    /// passed, or never for a duration too large to represent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use safe_gather::{FuturesTimer, Timer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// FuturesTimer.sleep(Duration::from_millis(1)).await;
+    /// # });
+    /// ```
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct FuturesSleep {
+        /// `None`: never fires.
+        delay: Option<Delay>,
+    }
+
+    impl Future for FuturesSleep {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            match &mut self.delay {
+                Some(delay) => Pin::new(delay).poll(cx),
+                None => Poll::Pending,
+            }
+        }
+    }
+}
