@@ -7,7 +7,7 @@
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::Context;
 use core::time::Duration;
 
 use pin_project_lite::pin_project;
@@ -85,19 +85,28 @@ pin_project! {
 
 impl<T: Timer> TimerDeadline<T> {
     pub(crate) fn new(timer: T, duration: Duration) -> Self {
-        TimerDeadline { state: TimerState::Unstarted { timer, duration } }
+        TimerDeadline {
+            state: TimerState::Unstarted { timer, duration },
+        }
     }
 }
 
 impl<T: Timer> fmt::Debug for TimerDeadline<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            TimerState::Unstarted { duration, .. } => return f.debug_struct("TimerDeadline").field("duration", duration).finish(),
+            TimerState::Unstarted { duration, .. } => {
+                return f
+                    .debug_struct("TimerDeadline")
+                    .field("duration", duration)
+                    .finish()
+            }
             TimerState::Sleeping { .. } => "sleeping",
             TimerState::Passed => "passed",
             TimerState::Finished => "finished",
         };
-        f.debug_struct("TimerDeadline").field("state", &state).finish()
+        f.debug_struct("TimerDeadline")
+            .field("state", &state)
+            .finish()
     }
 }
 
@@ -109,11 +118,15 @@ impl<T: Timer> sealed::Clock for TimerDeadline<T> {
         }
         // Take the timer out first (`Finished` stands in meanwhile), so that a
         // panicking `Timer::sleep` leaves no half-made state behind.
-        if let TimerStateOwned::Unstarted { timer, duration } = state.as_mut().project_replace(TimerState::Finished) {
+        if let TimerStateOwned::Unstarted { timer, duration } =
+            state.as_mut().project_replace(TimerState::Finished)
+        {
             state.set(if duration.is_zero() {
                 TimerState::Passed
             } else {
-                TimerState::Sleeping { sleep: timer.sleep(duration) }
+                TimerState::Sleeping {
+                    sleep: timer.sleep(duration),
+                }
             });
         }
     }
@@ -162,7 +175,9 @@ pin_project! {
 
 impl<S> SleepDeadline<S> {
     pub(crate) fn new(sleep: S) -> Self {
-        SleepDeadline { state: SleepState::Sleeping { sleep } }
+        SleepDeadline {
+            state: SleepState::Sleeping { sleep },
+        }
     }
 }
 
@@ -173,7 +188,9 @@ impl<S> fmt::Debug for SleepDeadline<S> {
             SleepState::Passed => "passed",
             SleepState::Finished => "finished",
         };
-        f.debug_struct("SleepDeadline").field("state", &state).finish()
+        f.debug_struct("SleepDeadline")
+            .field("state", &state)
+            .finish()
     }
 }
 
@@ -184,7 +201,7 @@ impl<S: Future<Output = ()>> sealed::Clock for SleepDeadline<S> {
         let mut state = self.project().state;
         match state.as_mut().project() {
             SleepStateProj::Sleeping { sleep } => {
-                if let Poll::Pending = sleep.poll(cx) {
+                if sleep.poll(cx).is_pending() {
                     return false;
                 }
             }

@@ -247,7 +247,14 @@ enum Outcome {
 
 impl Run {
     fn new(len: usize) -> Self {
-        Run { len, limit: usize::MAX, started: 0, running: 0, finished: 0, phase: Phase::Running }
+        Run {
+            len,
+            limit: usize::MAX,
+            started: 0,
+            running: 0,
+            finished: 0,
+            phase: Phase::Running,
+        }
     }
 
     /// Polls child `index` once. Breaks with the index if it failed and the
@@ -296,11 +303,21 @@ impl Run {
     ) -> ControlFlow<usize> {
         wakers.begin_poll(cx.waker());
         wakers.drain(|index, waker| {
-            self.poll_child(storage.as_mut(), index, &mut Context::from_waker(waker), fail_fast)
+            self.poll_child(
+                storage.as_mut(),
+                index,
+                &mut Context::from_waker(waker),
+                fail_fast,
+            )
         })?;
         while let Some(index) = self.start_next() {
             let waker = wakers.waker_for(index);
-            self.poll_child(storage.as_mut(), index, &mut Context::from_waker(&waker), fail_fast)?;
+            self.poll_child(
+                storage.as_mut(),
+                index,
+                &mut Context::from_waker(&waker),
+                fail_fast,
+            )?;
         }
         ControlFlow::Continue(())
     }
@@ -327,7 +344,13 @@ impl Run {
 
 impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     fn from_parts(storage: K::Storage, deadline: D, run: Run, wakers: Wakers, mode: M) -> Self {
-        SafeGather { storage, deadline, run, wakers, mode }
+        SafeGather {
+            storage,
+            deadline,
+            run,
+            wakers,
+            mode,
+        }
     }
 
     /// Polls the children and the deadline; returns how the gather resolved,
@@ -405,7 +428,10 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// # });
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
-        assert!(n > 0, "`SafeGather::limit` needs at least one child in flight, got 0");
+        assert!(
+            n > 0,
+            "`SafeGather::limit` needs at least one child in flight, got 0"
+        );
         self.run.limit = n;
         self
     }
@@ -441,7 +467,13 @@ impl<K: Children> SafeGather<K> {
 
     pub(crate) fn from_storage(storage: K::Storage) -> Self {
         let len = storage.len();
-        SafeGather::from_parts(storage, NoDeadline, Run::new(len), Wakers::new(len), FailFast)
+        SafeGather::from_parts(
+            storage,
+            NoDeadline,
+            Run::new(len),
+            Wakers::new(len),
+            FailFast,
+        )
     }
 }
 
@@ -502,7 +534,10 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// # });
     /// ```
     #[cfg(feature = "futures-timer")]
-    pub fn timeout(self, duration: Duration) -> SafeGather<K, M, TimerDeadline<crate::FuturesTimer>> {
+    pub fn timeout(
+        self,
+        duration: Duration,
+    ) -> SafeGather<K, M, TimerDeadline<crate::FuturesTimer>> {
         self.timeout_with(crate::FuturesTimer, duration)
     }
 
@@ -521,7 +556,11 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// assert_eq!(values, Ok(vec![1, 2]));
     /// # });
     /// ```
-    pub fn timeout_with<T: Timer>(self, timer: T, duration: Duration) -> SafeGather<K, M, TimerDeadline<T>> {
+    pub fn timeout_with<T: Timer>(
+        self,
+        timer: T,
+        duration: Duration,
+    ) -> SafeGather<K, M, TimerDeadline<T>> {
         let deadline = TimerDeadline::new(timer, duration);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
@@ -571,7 +610,10 @@ impl<K: TryChildren, D: Deadline> Future for SafeGather<K, FailFast, D> {
             Outcome::TimedOut => {
                 storage.as_mut().drop_all();
                 let completed = this.run.finished;
-                Err(GatherError::TimedOut { completed, pending: this.run.len - completed })
+                Err(GatherError::TimedOut {
+                    completed,
+                    pending: this.run.len - completed,
+                })
             }
         };
         self.mark_done();

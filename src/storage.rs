@@ -30,6 +30,9 @@ use crate::error::SlotError;
 /// What a child resolves to.
 pub(crate) type Output<F> = Result<<F as TryFuture>::Ok, <F as TryFuture>::Error>;
 
+/// The slot of a child future `F`.
+type ChildSlot<F> = Slot<F, Output<F>>;
+
 pin_project! {
     /// One child: running, finished with its output, or emptied.
     #[project = SlotProj]
@@ -95,8 +98,9 @@ impl<F: TryFuture> Slot<F, Output<F>> {
 
     /// The outcome of a child of a settled gather that completed.
     fn take_settled(self: Pin<&mut Self>) -> Output<F> {
-        self.take()
-            .unwrap_or_else(|| unreachable!("safe-gather: a completed settled gather holds every outcome"))
+        self.take().unwrap_or_else(|| {
+            unreachable!("safe-gather: a completed settled gather holds every outcome")
+        })
     }
 
     /// The outcome of a child of a settled gather whose deadline may have
@@ -155,13 +159,15 @@ fn pin_index<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
 /// The children of a `Vec` gather: one boxed slice, allocated once.
 #[cfg(feature = "alloc")]
 pub struct VecStorage<F: TryFuture> {
-    slots: Pin<Box<[Slot<F, Output<F>>]>>,
+    slots: Pin<Box<[ChildSlot<F>]>>,
 }
 
 #[cfg(feature = "alloc")]
 impl<F: TryFuture> core::fmt::Debug for VecStorage<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("VecStorage").field("len", &self.slots.len()).finish_non_exhaustive()
+        f.debug_struct("VecStorage")
+            .field("len", &self.slots.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,12 +175,16 @@ impl<F: TryFuture> core::fmt::Debug for VecStorage<F> {
 impl<F: TryFuture> VecStorage<F> {
     pub(crate) fn new(children: impl IntoIterator<Item = F>) -> Self {
         let slots: Box<[_]> = children.into_iter().map(Slot::new).collect();
-        VecStorage { slots: Box::into_pin(slots) }
+        VecStorage {
+            slots: Box::into_pin(slots),
+        }
     }
 
     fn collect<T>(&mut self, mut take: impl FnMut(Pin<&mut Slot<F, Output<F>>>) -> T) -> Vec<T> {
         let len = self.slots.len();
-        (0..len).map(|index| take(pin_index(self.slots.as_mut(), index))).collect()
+        (0..len)
+            .map(|index| take(pin_index(self.slots.as_mut(), index)))
+            .collect()
     }
 }
 
@@ -226,13 +236,17 @@ pub struct ArrayStorage<F: TryFuture, const N: usize> {
 
 impl<F: TryFuture, const N: usize> core::fmt::Debug for ArrayStorage<F, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ArrayStorage").field("len", &N).finish_non_exhaustive()
+        f.debug_struct("ArrayStorage")
+            .field("len", &N)
+            .finish_non_exhaustive()
     }
 }
 
 impl<F: TryFuture, const N: usize> ArrayStorage<F, N> {
     pub(crate) fn new(children: [F; N]) -> Self {
-        ArrayStorage { slots: children.map(Slot::new) }
+        ArrayStorage {
+            slots: children.map(Slot::new),
+        }
     }
 
     fn slots(self: Pin<&mut Self>) -> Pin<&mut [Slot<F, Output<F>>]> {
@@ -242,7 +256,10 @@ impl<F: TryFuture, const N: usize> ArrayStorage<F, N> {
         unsafe { self.map_unchecked_mut(|storage| &mut storage.slots[..]) }
     }
 
-    fn collect<T>(self: Pin<&mut Self>, mut take: impl FnMut(Pin<&mut Slot<F, Output<F>>>) -> T) -> [T; N] {
+    fn collect<T>(
+        self: Pin<&mut Self>,
+        mut take: impl FnMut(Pin<&mut Slot<F, Output<F>>>) -> T,
+    ) -> [T; N] {
         let mut slots = self.slots();
         core::array::from_fn(|index| take(pin_index(slots.as_mut(), index)))
     }
@@ -263,7 +280,9 @@ impl<F: TryFuture, const N: usize> Storage for ArrayStorage<F, N> {
     fn drop_all(mut self: Pin<&mut Self>) {
         // One assignment: the array's drop glue drops every slot, even past
         // a panicking one, and the empty array is written either way.
-        self.set(ArrayStorage { slots: core::array::from_fn(|_| Slot::empty()) });
+        self.set(ArrayStorage {
+            slots: core::array::from_fn(|_| Slot::empty()),
+        });
     }
 
     fn take_settled(self: Pin<&mut Self>) -> Self::Settled {

@@ -10,7 +10,7 @@ use core::future::Future;
 use core::time::Duration;
 
 #[cfg(feature = "alloc")]
-use alloc::{boxed::Box, sync::Arc};
+use alloc::{boxed::Box, rc::Rc, sync::Arc};
 
 /// A source of sleeps: the one thing a gather needs from a runtime to time out.
 ///
@@ -19,8 +19,8 @@ use alloc::{boxed::Box, sync::Arc};
 /// treat a duration it cannot represent as "never" (a sleep that stays
 /// pending), not panic, so that `Duration::MAX` means no deadline.
 ///
-/// Implemented for `&T`, and with the `alloc` feature for `Box<T>` and
-/// `Arc<T>`, so one timer can serve many gathers.
+/// Implemented for `&T`, and with the `alloc` feature for `Box<T>`, `Rc<T>`
+/// and `Arc<T>`, so one timer can serve many gathers.
 ///
 /// # Examples
 ///
@@ -81,6 +81,15 @@ impl<T: Timer + ?Sized> Timer for Arc<T> {
     }
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Timer + ?Sized> Timer for Rc<T> {
+    type Sleep = T::Sleep;
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        (**self).sleep(duration)
+    }
+}
+
 #[cfg(feature = "futures-timer")]
 pub use futures_timer_adapter::{FuturesSleep, FuturesTimer};
 
@@ -126,7 +135,9 @@ mod futures_timer_adapter {
 
         fn sleep(&self, duration: Duration) -> FuturesSleep {
             let representable = Instant::now().checked_add(duration).is_some();
-            FuturesSleep { delay: representable.then(|| Delay::new(duration)) }
+            FuturesSleep {
+                delay: representable.then(|| Delay::new(duration)),
+            }
         }
     }
 

@@ -217,7 +217,15 @@ impl SetPtr {
     unsafe fn entry(self, child: usize) -> *const () {
         // SAFETY: entries start at `ENTRIES_OFFSET` and there are `len` of
         // them; the caller guarantees `child < len`.
-        unsafe { self.0.as_ptr().cast::<u8>().add(ENTRIES_OFFSET).cast::<usize>().add(child).cast() }
+        unsafe {
+            self.0
+                .as_ptr()
+                .cast::<u8>()
+                .add(ENTRIES_OFFSET)
+                .cast::<usize>()
+                .add(child)
+                .cast()
+        }
     }
 
     /// The block and child index behind a child waker's data pointer.
@@ -231,9 +239,16 @@ impl SetPtr {
         // SAFETY: entry `child` sits `ENTRIES_OFFSET + child * size_of::<usize>()`
         // bytes after the base, and `entry` carries the provenance of the
         // whole block, so stepping back stays inside it.
-        let base = unsafe { entry.cast::<u8>().sub(ENTRIES_OFFSET + child * size_of::<usize>()) };
+        let base = unsafe {
+            entry
+                .cast::<u8>()
+                .sub(ENTRIES_OFFSET + child * size_of::<usize>())
+        };
         // SAFETY: `base` is the non-null address the block was allocated at.
-        (SetPtr(unsafe { NonNull::new_unchecked(base.cast_mut()) }.cast()), child)
+        (
+            SetPtr(unsafe { NonNull::new_unchecked(base.cast_mut()) }.cast()),
+            child,
+        )
     }
 
     /// Marks child `child` ready and wakes the parent if nobody has since it
@@ -387,12 +402,20 @@ unsafe fn child_clone(entry: *const ()) -> RawWaker {
 }
 
 unsafe fn child_wake(entry: *const ()) {
-    // SAFETY: an owned waker holds a reference, given up by `child_drop`
-    // after the mark.
-    unsafe {
-        child_wake_by_ref(entry);
-        child_drop(entry);
+    /// Gives up the consumed waker's reference even if waking the parent
+    /// panics: `Waker::wake` has already forgotten the waker, so nothing
+    /// else would.
+    struct Release(*const ());
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is the entry of the owned waker being consumed.
+            unsafe { child_drop(self.0) }
+        }
     }
+    let _release = Release(entry);
+    // SAFETY: an owned waker holds a reference, given up by `_release`
+    // after the mark.
+    unsafe { child_wake_by_ref(entry) }
 }
 
 unsafe fn child_wake_by_ref(entry: *const ()) {
@@ -412,8 +435,12 @@ unsafe fn child_drop(entry: *const ()) {
     }
 }
 
-static INLINE_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(inline_clone, inline_wake_by_ref, inline_wake_by_ref, inline_drop);
+static INLINE_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    inline_clone,
+    inline_wake_by_ref,
+    inline_wake_by_ref,
+    inline_drop,
+);
 
 // The inline waker's data pointer is a `&Wakers` inside the pinned gather. It
 // is lent only as the `&Waker` of one child's first poll (`Wakers::waker_for`),
@@ -512,7 +539,8 @@ impl Wakers {
     /// Starts a gather poll: registers the gather's waker and clears the
     /// `notified` flag, so that any wake from now on wakes the gather again.
     pub(crate) fn begin_poll(&self, waker: &Waker) {
-        self.parent.store(ptr::from_ref(waker).cast_mut(), Ordering::Relaxed);
+        self.parent
+            .store(ptr::from_ref(waker).cast_mut(), Ordering::Relaxed);
         if let Some(set) = self.get() {
             // SAFETY: `self` holds a reference to the block.
             let header = unsafe { set.header() };
@@ -592,7 +620,10 @@ pub(crate) struct BorrowedWaker<'a> {
 
 impl BorrowedWaker<'_> {
     fn new(waker: Waker) -> Self {
-        BorrowedWaker { waker: ManuallyDrop::new(waker), _wakers: PhantomData }
+        BorrowedWaker {
+            waker: ManuallyDrop::new(waker),
+            _wakers: PhantomData,
+        }
     }
 
     /// # Safety
@@ -630,7 +661,10 @@ const WAKING: usize = 0b10;
 
 impl ParentWaker {
     fn new(waker: Option<Waker>) -> Self {
-        ParentWaker { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(waker) }
+        ParentWaker {
+            state: AtomicUsize::new(WAITING),
+            waker: UnsafeCell::new(waker),
+        }
     }
 
     /// Stores `new` as the waker to wake, unless it is already stored.
