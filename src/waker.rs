@@ -592,7 +592,8 @@ impl Wakers {
     /// The gather has finished: stop waking its task, and let the block go
     /// once the last child waker does.
     pub(crate) fn close(&mut self) {
-        let set = core::mem::replace(self.set.get_mut(), ptr::null_mut());
+        // A swap rather than `get_mut`, which loom's atomics lack; once per gather.
+        let set = self.set.swap(ptr::null_mut(), Ordering::AcqRel);
         if let Some(set) = NonNull::new(set).map(SetPtr) {
             // SAFETY: we held a reference, given up here and never used again.
             let parent = unsafe {

@@ -2,7 +2,7 @@
 //! smol, async-std and a tokio multi-thread runtime. Outcomes only: every
 //! child here either finishes promptly or never, so no assertion depends on
 //! how fast the machine is.
-#![cfg(not(miri))]
+#![cfg(all(not(miri), feature = "futures-timer"))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

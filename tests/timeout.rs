@@ -147,6 +147,7 @@ fn duration_max_means_never_and_does_not_panic() {
 }
 
 #[test]
+#[cfg(feature = "futures-timer")]
 fn futures_timer_duration_max_does_not_panic() {
     // The real default timer, with a duration past what `Instant` can hold.
     let board = Board::new();

@@ -1,5 +1,6 @@
 //! `Send`, `Sync` and `Unpin` exactly when the children, outputs and deadline
 //! allow, checked in both directions; `FusedFuture`, `Debug`.
+#![cfg(feature = "futures-timer")]
 
 use std::cell::Cell;
 use std::future::{ready, Future, Ready};

@@ -1,0 +1,185 @@
+//! Concurrent wakes against gather polls and drops, under every interleaving
+//! loom explores. A lost wake-up shows as a deadlock of `block_on`; a race on
+//! the parent-waker cell as a loom access violation.
+//!
+//! Under `cfg(loom)` safe-gather's bitmap words hold two bits, so five
+//! children already make three levels.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use safe_gather::{safe_gather, GatherError};
+
+/// A child that pends until its gate is opened from another thread.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(Option<Result<u32, u32>>, Option<Waker>)>,
+}
+
+impl Gate {
+    fn open(&self, outcome: Result<u32, u32>) {
+        let waker = {
+            let mut state = self.state.lock().unwrap();
+            state.0 = Some(outcome);
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+struct GateChild(Arc<Gate>);
+
+impl Future for GateChild {
+    type Output = Result<u32, u32>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.0.state.lock().unwrap();
+        match state.0.take() {
+            Some(outcome) => Poll::Ready(outcome),
+            None => {
+                state.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn gates(n: usize) -> Vec<Arc<Gate>> {
+    (0..n).map(|_| Arc::new(Gate::default())).collect()
+}
+
+/// Runs `model` under loom with a preemption bound that keeps the search
+/// to minutes.
+fn check(model: impl Fn() + Send + Sync + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(model);
+}
+
+#[test]
+fn concurrent_wakes_are_never_lost() {
+    check(|| {
+        let gates = gates(2);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let openers: Vec<_> = gates
+            .iter()
+            .enumerate()
+            .map(|(id, gate)| {
+                let gate = gate.clone();
+                thread::spawn(move || gate.open(Ok(id as u32)))
+            })
+            .collect();
+        let values = loom::future::block_on(safe_gather(children)).unwrap();
+        assert_eq!(values, [0, 1]);
+        openers.into_iter().for_each(|opener| opener.join().unwrap());
+    });
+}
+
+#[test]
+fn wakes_across_bitmap_levels_are_never_lost() {
+    // Five children: three levels of two-bit words. Two far-apart children
+    // are opened concurrently, the rest at once.
+    check(|| {
+        let gates = gates(5);
+        for (id, gate) in gates.iter().enumerate() {
+            if id != 1 && id != 4 {
+                gate.state.lock().unwrap().0 = Some(Ok(id as u32));
+            }
+        }
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let openers: Vec<_> = [1, 4]
+            .into_iter()
+            .map(|id| {
+                let gate = gates[id].clone();
+                thread::spawn(move || gate.open(Ok(id as u32)))
+            })
+            .collect();
+        let values = loom::future::block_on(safe_gather(children)).unwrap();
+        assert_eq!(values, [0, 1, 2, 3, 4]);
+        openers.into_iter().for_each(|opener| opener.join().unwrap());
+    });
+}
+
+#[test]
+fn a_failure_from_another_thread_wins_and_drops_the_rest() {
+    check(|| {
+        let gates = gates(2);
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Counted(GateChild, Arc<AtomicUsize>);
+        impl Future for Counted {
+            type Output = Result<u32, u32>;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                Pin::new(&mut self.0).poll(cx)
+            }
+        }
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let children: Vec<_> = gates.iter().map(|gate| Counted(GateChild(gate.clone()), drops.clone())).collect();
+        let failing = gates[1].clone();
+        let opener = thread::spawn(move || failing.open(Err(9)));
+        let result = loom::future::block_on(safe_gather(children));
+        assert_eq!(result, Err(GatherError::Failed { index: 1, error: 9 }));
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        opener.join().unwrap();
+    });
+}
+
+#[test]
+fn wakes_racing_with_the_gathers_drop_are_harmless() {
+    check(|| {
+        let gates = gates(2);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let mut gather = Box::pin(safe_gather(children));
+        let parent = futures_noop_waker();
+        assert!(gather.as_mut().poll(&mut Context::from_waker(&parent)).is_pending());
+        // Child wakers, taken out of the gates, outlive the gather on
+        // another thread.
+        let kept: Vec<Waker> = gates.iter().map(|gate| gate.state.lock().unwrap().1.take().unwrap()).collect();
+        let waker_thread = thread::spawn(move || {
+            for waker in kept {
+                waker.wake_by_ref();
+                waker.wake();
+            }
+        });
+        drop(gather);
+        waker_thread.join().unwrap();
+    });
+}
+
+#[test]
+fn a_wake_racing_with_a_poll_under_a_new_parent_waker_is_not_lost() {
+    // The gather moves to another task between polls while a child is
+    // woken: the wake must reach a task that will poll again.
+    check(|| {
+        let gates = gates(1);
+        let children = vec![GateChild(gates[0].clone())];
+        let mut gather = Box::pin(safe_gather(children));
+        let first = futures_noop_waker();
+        assert!(gather.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+        let gate = gates[0].clone();
+        let opener = thread::spawn(move || gate.open(Ok(5)));
+        // From here on, a new task polls it until done.
+        let values = loom::future::block_on(gather).unwrap();
+        assert_eq!(values, [5]);
+        opener.join().unwrap();
+    });
+}
+
+/// A waker that does nothing, built from std only.
+fn futures_noop_waker() -> Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    Waker::from(std::sync::Arc::new(Noop))
+}
