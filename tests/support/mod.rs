@@ -153,6 +153,19 @@ impl Board {
         self.lock()[id].output_drops
     }
 
+    /// Children polled at least once that have neither finished nor been
+    /// dropped: the ones in flight.
+    pub fn in_flight(&self) -> usize {
+        self.lock().iter().filter(|child| child.polls > 0 && !child.ready && child.drops == 0).count()
+    }
+
+    /// Whether child `id` is in flight (see [`Board::in_flight`]).
+    pub fn in_flight_child(&self, id: usize) -> bool {
+        let children = self.lock();
+        let child = &children[id];
+        child.polls > 0 && !child.ready && child.drops == 0
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
