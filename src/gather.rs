@@ -183,12 +183,14 @@ pin_project! {
     /// child and every output it holds: that is how to cancel it.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct SafeGather<K: Children, M = FailFast, D = NoDeadline> {
+        // Declared (so dropped) first: a dropped gather stops waking its task
+        // before any child's `Drop` can wake it.
+        wakers: Wakers,
         #[pin]
         storage: K::Storage,
         #[pin]
         deadline: D,
         run: Run,
-        wakers: Wakers,
         mode: M,
     }
 }

@@ -79,9 +79,11 @@
 //! re-polls only that child, whatever the number of children: per wake the
 //! cost is a few atomic operations, never a scan. The wakers share one
 //! allocation, made only when some child first keeps its waker (so children
-//! that are all ready at once allocate nothing). A child that wakes itself
-//! while polled is polled again at the gather's next poll, never in a loop
-//! inside one. A `Vec` gather makes at most three allocations in all: its
+//! that are all ready at once allocate nothing). Wakes coalesce: however
+//! often a child is woken before the gather's next poll, it is polled once,
+//! and the gather's own task is woken once. A child that wakes itself while
+//! polled is polled again at the gather's next poll, never in a loop inside
+//! one. A `Vec` gather makes at most three allocations in all: its
 //! children, the shared wakers, and the output.
 //!
 //! Without `alloc` (arrays and tuples in `no_std`), children share the
@@ -92,6 +94,11 @@
 //! * `std` (default): implies `alloc`.
 //! * `alloc`: [`safe_gather(iter)`](safe_gather()) and per-child wakers.
 //! * `futures-timer` (default): [`FuturesTimer`], behind [`.timeout(d)`](SafeGather::timeout).
+//! * `tokio`: `TokioTimer`, on tokio's timer wheel; its deadline still fires
+//!   when children spend tokio's cooperative budget.
+//! * `async-io`: `AsyncIoTimer`, on async-io's reactor (smol's timer).
+//! * `embassy-time`: `EmbassyTimer`, on embassy-time; `no_std`, on the time
+//!   driver and tick rate the application picks.
 //!
 //! Without default features the crate is `no_std` and allocation-free; bring a
 //! deadline with [`.deadline(sleep)`](SafeGather::deadline) or a [`Timer`].
@@ -126,9 +133,15 @@ mod waker;
 
 pub use error::{GatherError, SlotError};
 pub use gather::SafeGather;
+#[cfg(feature = "async-io")]
+pub use timer::AsyncIoTimer;
+#[cfg(feature = "embassy-time")]
+pub use timer::EmbassyTimer;
 #[cfg(feature = "futures-timer")]
 pub use timer::FuturesTimer;
 pub use timer::Timer;
+#[cfg(feature = "tokio")]
+pub use timer::TokioTimer;
 
 use futures_core::TryFuture;
 

@@ -127,3 +127,45 @@ fn fc188_pinned_child_dropped_in_place() {
         board.assert_all_dropped();
     }
 }
+
+/// Pends, keeping its waker, and wakes it when dropped, as a child that
+/// signals "cancelled" through a channel might.
+struct WakesOnDrop(Option<std::task::Waker>);
+
+impl std::future::Future for WakesOnDrop {
+    type Output = Result<(), ()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0 = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for WakesOnDrop {
+    fn drop(&mut self) {
+        if let Some(waker) = self.0.take() {
+            waker.wake();
+        }
+    }
+}
+
+#[test]
+fn a_dropped_gather_does_not_wake_its_task_from_its_childrens_drops() {
+    let parent = Parent::new();
+    let mut gather = Box::pin(safe_gather(vec![WakesOnDrop(None), WakesOnDrop(None)]));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    drop(gather);
+    assert_eq!(
+        parent.wakes(),
+        0,
+        "a cancelled gather woke the task that dropped it"
+    );
+
+    let mut gather = Box::pin(safe_gather_array([WakesOnDrop(None), WakesOnDrop(None)]).settled());
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    drop(gather);
+    assert_eq!(parent.wakes(), 0);
+}
