@@ -5,6 +5,16 @@
 //! asks any [`Timer`] for a sleep when the gather is first polled; and
 //! [`.deadline(sleep)`](crate::SafeGather::deadline) takes a sleep you made
 //! yourself (`tokio::time::sleep_until`, `embassy_time::Timer::at`, …).
+//!
+//! Adapters, each behind the feature of the same name, each treating a
+//! duration it cannot represent as "never":
+//!
+//! | timer | feature | clock |
+//! |---|---|---|
+//! | `FuturesTimer` | `futures-timer` (default) | futures-timer's helper thread; any executor |
+//! | `TokioTimer` | `tokio` | tokio's timer wheel (paused time too); immune to tokio's cooperative budget |
+//! | `AsyncIoTimer` | `async-io` | async-io's reactor, as smol's `Timer`; any executor |
+//! | `EmbassyTimer` | `embassy-time` | embassy-time, `no_std`, on the application's driver |
 
 use core::future::Future;
 use core::time::Duration;
@@ -94,3 +104,18 @@ impl<T: Timer + ?Sized> Timer for Rc<T> {
 mod futures_timer;
 #[cfg(feature = "futures-timer")]
 pub use self::futures_timer::{FuturesSleep, FuturesTimer};
+
+#[cfg(feature = "tokio")]
+mod tokio;
+#[cfg(feature = "tokio")]
+pub use self::tokio::{TokioSleep, TokioTimer};
+
+#[cfg(feature = "async-io")]
+mod async_io;
+#[cfg(feature = "async-io")]
+pub use self::async_io::{AsyncIoSleep, AsyncIoTimer};
+
+#[cfg(feature = "embassy-time")]
+mod embassy;
+#[cfg(feature = "embassy-time")]
+pub use self::embassy::{EmbassySleep, EmbassyTimer};
