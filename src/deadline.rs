@@ -155,9 +155,9 @@ impl<T: Timer> Deadline for TimerDeadline<T> {}
 impl<T: Timer> Expiring for TimerDeadline<T> {}
 
 pin_project! {
-    /// A deadline that passes when a sleep of your own completes; made by
-    /// [`.deadline(sleep)`](crate::SafeGather::deadline). The sleep is dropped
-    /// as soon as the gather resolves.
+    /// A deadline that passes when a sleep of your own completes (its output,
+    /// if any, is ignored); made by [`.deadline(sleep)`](crate::SafeGather::deadline).
+    /// The sleep is dropped as soon as the gather resolves.
     pub struct SleepDeadline<S> {
         #[pin]
         state: SleepState<S>,
@@ -194,7 +194,7 @@ impl<S> fmt::Debug for SleepDeadline<S> {
     }
 }
 
-impl<S: Future<Output = ()>> sealed::Clock for SleepDeadline<S> {
+impl<S: Future> sealed::Clock for SleepDeadline<S> {
     fn start(self: Pin<&mut Self>) {}
 
     fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
@@ -217,5 +217,5 @@ impl<S: Future<Output = ()>> sealed::Clock for SleepDeadline<S> {
     }
 }
 
-impl<S: Future<Output = ()>> Deadline for SleepDeadline<S> {}
-impl<S: Future<Output = ()>> Expiring for SleepDeadline<S> {}
+impl<S: Future> Deadline for SleepDeadline<S> {}
+impl<S: Future> Expiring for SleepDeadline<S> {}

@@ -567,9 +567,10 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
 
-    /// A deadline that passes when `sleep` completes: any
-    /// `Future<Output = ()>`, such as `tokio::time::sleep_until(instant)` or
-    /// `embassy_time::Timer::at(instant)`. Otherwise as
+    /// A deadline that passes when `sleep` completes: any future, such as
+    /// `tokio::time::sleep_until(instant)`, `embassy_time::Timer::at(instant)`
+    /// or `smol::Timer::after(duration)` (whatever it outputs is ignored; the
+    /// SPEC asks only for `Future<Output = ()>`, this accepts more). Otherwise as
     /// [`timeout`](SafeGather::timeout). The gather holds the sleep inline, so
     /// it is `Unpin` only if the sleep is.
     ///
@@ -586,7 +587,7 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// assert!(outcomes[0].as_ref().unwrap_err().is_timeout());
     /// # });
     /// ```
-    pub fn deadline<S: Future<Output = ()>>(self, sleep: S) -> SafeGather<K, M, SleepDeadline<S>> {
+    pub fn deadline<S: Future>(self, sleep: S) -> SafeGather<K, M, SleepDeadline<S>> {
         let deadline = SleepDeadline::new(sleep);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }

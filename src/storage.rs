@@ -231,7 +231,7 @@ impl<F: TryFuture> TryStorage for VecStorage<F> {
 
 /// The children of an array gather, inline.
 pub struct ArrayStorage<F: TryFuture, const N: usize> {
-    slots: [Slot<F, Output<F>>; N],
+    slots: [ChildSlot<F>; N],
 }
 
 impl<F: TryFuture, const N: usize> core::fmt::Debug for ArrayStorage<F, N> {
@@ -249,7 +249,7 @@ impl<F: TryFuture, const N: usize> ArrayStorage<F, N> {
         }
     }
 
-    fn slots(self: Pin<&mut Self>) -> Pin<&mut [Slot<F, Output<F>>]> {
+    fn slots(self: Pin<&mut Self>) -> Pin<&mut [ChildSlot<F>]> {
         // SAFETY: `slots` is structurally pinned: `ArrayStorage` is `Unpin`
         // only when its slots are (auto trait), has no `Drop` of its own, and
         // nothing here moves the array out of a pinned `ArrayStorage`.
