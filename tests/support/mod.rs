@@ -156,7 +156,10 @@ impl Board {
     /// Children polled at least once that have neither finished nor been
     /// dropped: the ones in flight.
     pub fn in_flight(&self) -> usize {
-        self.lock().iter().filter(|child| child.polls > 0 && !child.ready && child.drops == 0).count()
+        self.lock()
+            .iter()
+            .filter(|child| child.polls > 0 && !child.ready && child.drops == 0)
+            .count()
     }
 
     /// Whether child `id` is in flight (see [`Board::in_flight`]).
