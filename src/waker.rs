@@ -14,7 +14,7 @@
 //!
 //! ```text
 //!  base ─► ┌──────────────────────────────┐
-//!          │ Header                       │  refs, notified, parent waker,
+//!          │ Header                       │  refs, parent waker,
 //!          │                              │  len, levels, level_start[]
 //!          ├──────────────────────────────┤ ◄─ base + size_of::<Header>()
 //!          │ entries: [usize; len]        │  entries[i] == i
@@ -48,14 +48,23 @@
 //! has yet to swap this word. A drain that stops part-way breaks this, so it
 //! may only stop when the gather is finished (a fail-fast error or a panic).
 //!
+//! The same walk decides when to wake the gather's task: only the mark that
+//! turns the *top* word from zero to non-zero does. A drain starts by
+//! swapping the top word to zero, so that is the first mark since the last
+//! drain began; every later mark either reaches a word that is already
+//! announced (and a wake or a drain in progress will find it) or turns the
+//! top word non-zero again and wakes the task itself. A burst of wakes
+//! between two polls thus costs one wake of the task, with no flag of its
+//! own to keep.
+//!
 //! # The parent waker
 //!
-//! The gather's own waker lives in the header ([`ParentWaker`], the
-//! `AtomicWaker` protocol), because child wakers must reach it after the
-//! gather has moved between polls, and from any thread. A `notified` flag
-//! makes a burst of wakes between two polls cost one parent wake: the first
-//! marker to flip it wakes the parent, the rest only set their bits. Each
-//! poll flips it back before draining.
+//! The gather's own waker lives in the header ([`ParentWaker`]), because
+//! child wakers must reach it after the gather has moved between polls, and
+//! from any thread. Only the thread polling the gather ever writes it, so
+//! that thread can check "is this the waker already registered?" without any
+//! atomic operation: re-registering the same waker, the common case, is
+//! free. Wakers wake it by reference, so it stays registered.
 //!
 //! # Lazily
 //!
@@ -74,7 +83,7 @@ use core::ops::{ControlFlow, Deref};
 use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::sync::{fence, spin_loop, AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{fence, spin_loop, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 
 /// Bits per bitmap word. Two under loom, so that a model with a handful of
 /// children already exercises several levels.
@@ -90,8 +99,6 @@ struct Header {
     /// Counted references: one for the gather while it runs, one per live
     /// child waker.
     refs: AtomicUsize,
-    /// Set by the first wake after a poll began; see the module docs.
-    notified: AtomicBool,
     parent: ParentWaker,
     len: usize,
     levels: usize,
@@ -150,7 +157,7 @@ impl SetPtr {
         };
         let header = Header {
             refs: AtomicUsize::new(1),
-            notified: AtomicBool::new(false),
+
             parent: ParentWaker::new(parent),
             len,
             levels,
@@ -251,8 +258,8 @@ impl SetPtr {
         )
     }
 
-    /// Marks child `child` ready and wakes the parent if nobody has since it
-    /// last polled.
+    /// Marks child `child` ready, and wakes the parent if this is the first
+    /// mark since the last drain began (see the module docs).
     ///
     /// # Safety
     /// The block must be alive and `child < len`.
@@ -269,14 +276,13 @@ impl SetPtr {
             // was just emptied by a drain is ordered after that drain's swap of
             // the parent word (see the invariant in the module docs).
             if word.fetch_or(bit, Ordering::AcqRel) != 0 {
-                break;
+                // Already announced upwards, so already notified.
+                return;
             }
             index /= BITS;
         }
-        // AcqRel: the poll that resets the flag must see the bits set above.
-        if !header.notified.swap(true, Ordering::AcqRel) {
-            header.parent.wake();
-        }
+        // The top word was empty: the first mark since the last drain began.
+        header.parent.wake();
     }
 
     /// Visits every marked child in ascending order, unmarking it first.
@@ -536,17 +542,15 @@ impl Wakers {
         }
     }
 
-    /// Starts a gather poll: registers the gather's waker and clears the
-    /// `notified` flag, so that any wake from now on wakes the gather again.
+    /// Starts a gather poll: registers the gather's waker (before the drain,
+    /// so that a mark the drain misses wakes this waker).
     pub(crate) fn begin_poll(&self, waker: &Waker) {
         self.parent
             .store(ptr::from_ref(waker).cast_mut(), Ordering::Relaxed);
         if let Some(set) = self.get() {
-            // SAFETY: `self` holds a reference to the block.
-            let header = unsafe { set.header() };
-            header.parent.register(waker);
-            // AcqRel: see `SetPtr::mark`.
-            header.notified.swap(false, Ordering::AcqRel);
+            // SAFETY: `self` holds a reference to the block, and this is the
+            // thread polling the gather.
+            unsafe { set.header().parent.register(waker) };
         }
     }
 
@@ -595,9 +599,10 @@ impl Wakers {
         // A swap rather than `get_mut`, which loom's atomics lack; once per gather.
         let set = self.set.swap(ptr::null_mut(), Ordering::AcqRel);
         if let Some(set) = NonNull::new(set).map(SetPtr) {
-            // SAFETY: we held a reference, given up here and never used again.
+            // SAFETY: we held a reference, given up here and never used
+            // again; closing is done by the thread polling the gather.
             let parent = unsafe {
-                let parent = set.header().parent.take();
+                let parent = set.header().parent.close();
                 set.release();
                 parent
             };
@@ -647,18 +652,28 @@ impl Deref for BorrowedWaker<'_> {
     }
 }
 
-/// The gather's own waker, shared with the child wakers: the `AtomicWaker`
-/// protocol. One thread registers (the one polling the gather); any thread
-/// may wake. No user code runs while the state is held: wakers are cloned
-/// before, and woken or dropped after.
+/// The gather's own waker, shared with the child wakers.
+///
+/// One thread polls the gather; it alone writes the cell (`register`,
+/// `close`). Any thread may wake. A waker reads the cell only after turning
+/// the state from `WAITING` to `WAKING`, so a write never overlaps a read,
+/// and the polling thread may read the cell at any time, since nobody else
+/// writes it. No user code runs while the polling thread holds the state: a
+/// new waker is cloned before, the old one dropped after.
 struct ParentWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
 }
 
-const WAITING: usize = 0;
-const REGISTERING: usize = 0b01;
-const WAKING: usize = 0b10;
+/// Nobody holds the cell.
+const WAITING: usize = 0b000;
+/// The polling thread is replacing the waker.
+const REGISTERING: usize = 0b001;
+/// A waker is waking the task (or, beside `REGISTERING`, arrived meanwhile;
+/// its mark is found by the drain that follows the registration).
+const WAKING: usize = 0b010;
+/// The gather has finished: wakes do nothing.
+const CLOSED: usize = 0b100;
 
 impl ParentWaker {
     fn new(waker: Option<Waker>) -> Self {
@@ -668,8 +683,22 @@ impl ParentWaker {
         }
     }
 
-    /// Stores `new` as the waker to wake, unless it is already stored.
-    fn register(&self, new: &Waker) {
+    /// Makes `new` the waker to wake; free if it already is.
+    ///
+    /// # Safety
+    /// Only the thread polling the gather may call this.
+    unsafe fn register(&self, new: &Waker) {
+        // SAFETY: this thread is the only writer of the cell, so reading it
+        // races with nothing (wakers only read it too).
+        let registered = self.waker.with(|slot| unsafe {
+            (*slot)
+                .as_ref()
+                .is_some_and(|current| current.will_wake(new))
+        });
+        if registered {
+            return;
+        }
+        let new = new.clone();
         match self.state.compare_exchange(
             WAITING,
             REGISTERING,
@@ -677,59 +706,72 @@ impl ParentWaker {
             Ordering::Acquire,
         ) {
             Ok(_) => {
-                // SAFETY: REGISTERING gives this thread the cell: `take`
-                // leaves it alone until the state returns to WAITING.
-                let stale = self.waker.with_mut(|slot| unsafe {
-                    match &*slot {
-                        Some(current) if current.will_wake(new) => None,
-                        _ => Some((*slot).replace(new.clone())),
-                    }
-                });
-                match self.state.compare_exchange(
-                    REGISTERING,
-                    WAITING,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => drop(stale),
-                    Err(_) => {
-                        // A wake arrived meanwhile and left the waking to us.
-                        // SAFETY: the state is still ours (REGISTERING | WAKING).
-                        let waker = self.waker.with_mut(|slot| unsafe { (*slot).take() });
-                        self.state.swap(WAITING, Ordering::AcqRel);
-                        drop(stale);
-                        if let Some(waker) = waker {
-                            waker.wake();
-                        }
-                    }
-                }
+                // SAFETY: REGISTERING keeps wakers out of the cell.
+                let stale = self.waker.with_mut(|slot| unsafe { (*slot).replace(new) });
+                // AcqRel: releases the new waker to the next waker thread.
+                // A wake that arrived meanwhile (and left WAKING set) needs
+                // no waking: it marked its child before touching this state,
+                // and the drain that follows every registration finds it.
+                self.state.swap(WAITING, Ordering::AcqRel);
+                drop(stale);
             }
+            // A waker is reading the old waker right now, to wake the old
+            // task. Wake the new one directly, so no wake-up is lost; its
+            // poll registers again. Only reachable when the task's waker
+            // changed while a wake was in flight: at worst a few spurious
+            // polls until that wake returns, as with futures' `AtomicWaker`.
             Err(_) => {
-                // A wake is in progress; it may have taken the old waker.
-                // Wake the new one directly so no wake-up is lost.
-                new.wake_by_ref();
+                new.wake();
                 spin_loop();
             }
         }
     }
 
-    /// Takes the stored waker out, unless a registration or another wake is
-    /// in progress (which then does the waking).
-    fn take(&self) -> Option<Waker> {
-        match self.state.fetch_or(WAKING, Ordering::AcqRel) {
-            WAITING => {
-                // SAFETY: WAKING gives this thread the cell until cleared.
-                let waker = self.waker.with_mut(|slot| unsafe { (*slot).take() });
-                self.state.fetch_and(!WAKING, Ordering::Release);
-                waker
+    /// Wakes the registered task, unless the gather is registering (its
+    /// drain comes next), another wake is under way (it wakes after this
+    /// mark: see below), or the gather has closed.
+    ///
+    /// The waker is cloned under WAKING and woken after WAKING is cleared. A
+    /// wake turned away by WAKING has done its marks before this thread
+    /// clears it, so the wake below comes after those marks. (Waking inside
+    /// the WAKING window would let the task poll, and drain, before them.)
+    fn wake(&self) {
+        if self.state.fetch_or(WAKING, Ordering::AcqRel) != WAITING {
+            return;
+        }
+        /// Clears WAKING, even if cloning the waker panics; and if the gather
+        /// closed meanwhile, drops the waker on its behalf.
+        struct Done<'a>(&'a ParentWaker);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if self.0.state.fetch_and(!WAKING, Ordering::AcqRel) & CLOSED != 0 {
+                    // SAFETY: `close` saw WAKING and left the cell to us; no
+                    // waker reads it once CLOSED is set.
+                    drop(self.0.waker.with_mut(|slot| unsafe { (*slot).take() }));
+                }
             }
-            _ => None,
+        }
+        let waker = {
+            let _done = Done(self);
+            // SAFETY: WAKING keeps the polling thread from writing the cell.
+            self.waker.with(|slot| unsafe { (*slot).clone() })
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
-    fn wake(&self) {
-        if let Some(waker) = self.take() {
-            waker.wake();
+    /// The gather has finished: no wake reaches its task any more. Returns
+    /// the waker for the caller to drop, unless a wake in progress will.
+    ///
+    /// # Safety
+    /// Only the thread polling the gather may call this.
+    unsafe fn close(&self) -> Option<Waker> {
+        if self.state.fetch_or(CLOSED, Ordering::AcqRel) == WAITING {
+            // SAFETY: no wake holds the cell, and none will take it now.
+            self.waker.with_mut(|slot| unsafe { (*slot).take() })
+        } else {
+            None
         }
     }
 }

@@ -78,7 +78,9 @@ fn concurrent_wakes_are_never_lost() {
             .collect();
         let values = loom::future::block_on(safe_gather(children)).unwrap();
         assert_eq!(values, [0, 1]);
-        openers.into_iter().for_each(|opener| opener.join().unwrap());
+        openers
+            .into_iter()
+            .for_each(|opener| opener.join().unwrap());
     });
 }
 
@@ -103,7 +105,9 @@ fn wakes_across_bitmap_levels_are_never_lost() {
             .collect();
         let values = loom::future::block_on(safe_gather(children)).unwrap();
         assert_eq!(values, [0, 1, 2, 3, 4]);
-        openers.into_iter().for_each(|opener| opener.join().unwrap());
+        openers
+            .into_iter()
+            .for_each(|opener| opener.join().unwrap());
     });
 }
 
@@ -124,7 +128,10 @@ fn a_failure_from_another_thread_wins_and_drops_the_rest() {
                 self.1.fetch_add(1, Ordering::SeqCst);
             }
         }
-        let children: Vec<_> = gates.iter().map(|gate| Counted(GateChild(gate.clone()), drops.clone())).collect();
+        let children: Vec<_> = gates
+            .iter()
+            .map(|gate| Counted(GateChild(gate.clone()), drops.clone()))
+            .collect();
         let failing = gates[1].clone();
         let opener = thread::spawn(move || failing.open(Err(9)));
         let result = loom::future::block_on(safe_gather(children));
@@ -141,10 +148,16 @@ fn wakes_racing_with_the_gathers_drop_are_harmless() {
         let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
         let mut gather = Box::pin(safe_gather(children));
         let parent = futures_noop_waker();
-        assert!(gather.as_mut().poll(&mut Context::from_waker(&parent)).is_pending());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&parent))
+            .is_pending());
         // Child wakers, taken out of the gates, outlive the gather on
         // another thread.
-        let kept: Vec<Waker> = gates.iter().map(|gate| gate.state.lock().unwrap().1.take().unwrap()).collect();
+        let kept: Vec<Waker> = gates
+            .iter()
+            .map(|gate| gate.state.lock().unwrap().1.take().unwrap())
+            .collect();
         let waker_thread = thread::spawn(move || {
             for waker in kept {
                 waker.wake_by_ref();
@@ -165,7 +178,10 @@ fn a_wake_racing_with_a_poll_under_a_new_parent_waker_is_not_lost() {
         let children = vec![GateChild(gates[0].clone())];
         let mut gather = Box::pin(safe_gather(children));
         let first = futures_noop_waker();
-        assert!(gather.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&first))
+            .is_pending());
         let gate = gates[0].clone();
         let opener = thread::spawn(move || gate.open(Ok(5)));
         // From here on, a new task polls it until done.
@@ -182,4 +198,71 @@ fn futures_noop_waker() -> Waker {
         fn wake(self: std::sync::Arc<Self>) {}
     }
     Waker::from(std::sync::Arc::new(Noop))
+}
+
+/// Runs `future` to completion on the current loom thread, polling it with a
+/// waker that stays the same (so the gather takes its zero-atomic
+/// re-registration path, unlike `loom::future::block_on`, whose borrowed
+/// waker never `will_wake` its clones).
+fn block_on_stable<F: Future>(future: F) -> F::Output {
+    struct Unpark(loom::sync::Notify);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.notify();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.notify();
+        }
+    }
+    let unpark = std::sync::Arc::new(Unpark(loom::sync::Notify::new()));
+    let waker = Waker::from(unpark.clone());
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return output;
+        }
+        unpark.0.wait();
+    }
+}
+
+#[test]
+fn concurrent_wakes_with_a_stable_task_waker_are_never_lost() {
+    check(|| {
+        let gates = gates(3);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let openers: Vec<_> = [0, 2]
+            .into_iter()
+            .map(|id| {
+                let gate = gates[id].clone();
+                thread::spawn(move || gate.open(Ok(id as u32)))
+            })
+            .collect();
+        gates[1].open(Ok(1));
+        let values = block_on_stable(safe_gather(children)).unwrap();
+        assert_eq!(values, [0, 1, 2]);
+        openers
+            .into_iter()
+            .for_each(|opener| opener.join().unwrap());
+    });
+}
+
+#[test]
+fn wakes_across_bitmap_levels_with_a_stable_task_waker_are_never_lost() {
+    check(|| {
+        let gates = gates(5);
+        for id in [0, 2, 3] {
+            gates[id].state.lock().unwrap().0 = Some(Ok(id as u32));
+        }
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let openers: Vec<_> = [1, 4]
+            .into_iter()
+            .map(|id| {
+                let gate = gates[id].clone();
+                thread::spawn(move || gate.open(Ok(id as u32)))
+            })
+            .collect();
+        let values = block_on_stable(safe_gather(children)).unwrap();
+        assert_eq!(values, [0, 1, 2, 3, 4]);
+        openers.into_iter().for_each(|opener| opener.join().unwrap());
+    });
 }
