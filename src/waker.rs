@@ -308,9 +308,14 @@ impl SetPtr {
     ) -> ControlFlow<B> {
         // SAFETY: the caller guarantees `word_index` is within `level`.
         let word = unsafe { self.word(header.level_start[level] + word_index) };
-        if word.load(Ordering::Acquire) == 0 {
-            return ControlFlow::Continue(());
-        }
+        // Always a swap, never a cheaper load first: a read-modify-write
+        // reads the latest value, which a plain load need not. At the top
+        // level that matters: a mark turned away by a registration (a failed
+        // CAS, which publishes nothing) relies on this drain to see it, and
+        // if its OR comes after this swap instead, it reads this swap and so
+        // finds the registration over, and wakes the task itself. Lower
+        // levels are only visited through a bit just taken from their
+        // parent, so they are rarely zero anyway.
         let mut bits = word.swap(0, Ordering::AcqRel);
         while bits != 0 {
             let bit = bits.trailing_zeros() as usize;
@@ -655,25 +660,30 @@ impl Deref for BorrowedWaker<'_> {
 /// The gather's own waker, shared with the child wakers.
 ///
 /// One thread polls the gather; it alone writes the cell (`register`,
-/// `close`). Any thread may wake. A waker reads the cell only after turning
-/// the state from `WAITING` to `WAKING`, so a write never overlaps a read,
-/// and the polling thread may read the cell at any time, since nobody else
-/// writes it. No user code runs while the polling thread holds the state: a
-/// new waker is cloned before, the old one dropped after.
+/// `close`). Any thread may wake. A waker reads the cell only while it holds
+/// `WAKING`, which it takes only from a state without `REGISTERING`, so a
+/// write never overlaps a read; and the polling thread may read the cell at
+/// any time, since nobody else writes it.
+///
+/// A wake turned away because another is under way leaves a note, `AGAIN`,
+/// and the waking thread wakes the task once more if it finds the note when
+/// it lets go. So every mark is followed by a wake of the task, with no
+/// clone of the task's waker and, uncontended, two atomic operations.
 struct ParentWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
 }
 
 /// Nobody holds the cell.
-const WAITING: usize = 0b000;
-/// The polling thread is replacing the waker.
-const REGISTERING: usize = 0b001;
-/// A waker is waking the task (or, beside `REGISTERING`, arrived meanwhile;
-/// its mark is found by the drain that follows the registration).
-const WAKING: usize = 0b010;
+const WAITING: usize = 0b0000;
+/// The polling thread is replacing the waker; its drain comes next.
+const REGISTERING: usize = 0b0001;
+/// A thread is waking the task.
+const WAKING: usize = 0b0010;
 /// The gather has finished: wakes do nothing.
-const CLOSED: usize = 0b100;
+const CLOSED: usize = 0b0100;
+/// A wake arrived while another was under way: wake the task again.
+const AGAIN: usize = 0b1000;
 
 impl ParentWaker {
     fn new(waker: Option<Waker>) -> Self {
@@ -708,18 +718,18 @@ impl ParentWaker {
             Ok(_) => {
                 // SAFETY: REGISTERING keeps wakers out of the cell.
                 let stale = self.waker.with_mut(|slot| unsafe { (*slot).replace(new) });
-                // AcqRel: releases the new waker to the next waker thread.
-                // A wake that arrived meanwhile (and left WAKING set) needs
-                // no waking: it marked its child before touching this state,
-                // and the drain that follows every registration finds it.
+                // AcqRel: releases the new waker to the next waking thread.
+                // A wake turned away meanwhile needs no waking: it marked its
+                // child before touching this state, and the drain that
+                // follows every registration finds the mark.
                 self.state.swap(WAITING, Ordering::AcqRel);
                 drop(stale);
             }
-            // A waker is reading the old waker right now, to wake the old
-            // task. Wake the new one directly, so no wake-up is lost; its
-            // poll registers again. Only reachable when the task's waker
-            // changed while a wake was in flight: at worst a few spurious
-            // polls until that wake returns, as with futures' `AtomicWaker`.
+            // A wake is under way with the old waker. Wake the new one
+            // directly, so no later wake-up is lost; its poll registers
+            // again. Only reachable when the task's waker changes while a
+            // wake is in flight: at worst a few spurious polls until that
+            // wake returns, as with futures' `AtomicWaker`.
             Err(_) => {
                 new.wake();
                 spin_loop();
@@ -727,38 +737,57 @@ impl ParentWaker {
         }
     }
 
-    /// Wakes the registered task, unless the gather is registering (its
-    /// drain comes next), another wake is under way (it wakes after this
-    /// mark: see below), or the gather has closed.
-    ///
-    /// The waker is cloned under WAKING and woken after WAKING is cleared. A
-    /// wake turned away by WAKING has done its marks before this thread
-    /// clears it, so the wake below comes after those marks. (Waking inside
-    /// the WAKING window would let the task poll, and drain, before them.)
+    /// Wakes the registered task (see the type's docs), unless the gather
+    /// is registering (its drain comes next) or has closed.
     fn wake(&self) {
-        if self.state.fetch_or(WAKING, Ordering::AcqRel) != WAITING {
-            return;
+        // Take WAKING, or leave a note for the thread that holds it.
+        let mut seen = WAITING;
+        loop {
+            match self.state.compare_exchange(
+                seen,
+                seen | WAKING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) if actual & (REGISTERING | CLOSED) != 0 => return,
+                Err(actual) if actual & WAKING != 0 => {
+                    let before = self.state.fetch_or(AGAIN, Ordering::AcqRel);
+                    if before & (WAKING | REGISTERING | CLOSED) != 0 {
+                        // The holder (or the registration's drain) sees to it.
+                        return;
+                    }
+                    // The holder let go in between: take WAKING ourselves.
+                    seen = before | AGAIN;
+                }
+                // Only a note, from a thread that is about to take WAKING.
+                Err(actual) => seen = actual,
+            }
         }
-        /// Clears WAKING, even if cloning the waker panics; and if the gather
-        /// closed meanwhile, drops the waker on its behalf.
-        struct Done<'a>(&'a ParentWaker);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                if self.0.state.fetch_and(!WAKING, Ordering::AcqRel) & CLOSED != 0 {
-                    // SAFETY: `close` saw WAKING and left the cell to us; no
-                    // waker reads it once CLOSED is set.
-                    drop(self.0.waker.with_mut(|slot| unsafe { (*slot).take() }));
+        let guard = LetGo(self);
+        if seen & AGAIN != 0 {
+            // This wake answers the note already.
+            self.state.fetch_and(!AGAIN, Ordering::AcqRel);
+        }
+        loop {
+            // SAFETY: WAKING keeps the polling thread from writing the cell.
+            self.waker
+                .with(|slot| unsafe { (*slot).as_ref().map(Waker::wake_by_ref) });
+            match self
+                .state
+                .compare_exchange(WAKING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                // Closed meanwhile: `LetGo` drops the waker on its behalf.
+                Err(actual) if actual & CLOSED != 0 => return,
+                // A wake arrived while this one was under way, maybe after the
+                // task already ran: wake it again.
+                Err(_) => {
+                    self.state.fetch_and(!AGAIN, Ordering::AcqRel);
                 }
             }
         }
-        let waker = {
-            let _done = Done(self);
-            // SAFETY: WAKING keeps the polling thread from writing the cell.
-            self.waker.with(|slot| unsafe { (*slot).clone() })
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        core::mem::forget(guard);
     }
 
     /// The gather has finished: no wake reaches its task any more. Returns
@@ -767,11 +796,27 @@ impl ParentWaker {
     /// # Safety
     /// Only the thread polling the gather may call this.
     unsafe fn close(&self) -> Option<Waker> {
-        if self.state.fetch_or(CLOSED, Ordering::AcqRel) == WAITING {
+        if self.state.fetch_or(CLOSED, Ordering::AcqRel) & WAKING == 0 {
             // SAFETY: no wake holds the cell, and none will take it now.
             self.waker.with_mut(|slot| unsafe { (*slot).take() })
         } else {
             None
+        }
+    }
+}
+
+/// Lets go of WAKING when a wake ends early: the task's waker panicked, or
+/// the gather closed while the wake was under way, in which case the waker
+/// is dropped here on the gather's behalf.
+struct LetGo<'a>(&'a ParentWaker);
+
+impl Drop for LetGo<'_> {
+    fn drop(&mut self) {
+        let parent = self.0;
+        if parent.state.fetch_and(!(WAKING | AGAIN), Ordering::AcqRel) & CLOSED != 0 {
+            // SAFETY: `close` saw WAKING and left the cell to us; no other
+            // wake takes WAKING once CLOSED is set.
+            drop(parent.waker.with_mut(|slot| unsafe { (*slot).take() }));
         }
     }
 }
