@@ -261,6 +261,7 @@ impl Run {
 
     /// Polls child `index` once. Breaks with the index if it failed and the
     /// gather fails fast.
+    #[inline]
     fn poll_child<S: Storage>(
         &mut self,
         storage: Pin<&mut S>,
@@ -283,6 +284,7 @@ impl Run {
     }
 
     /// The next child to start, if the limit allows one more in flight.
+    #[inline]
     fn start_next(&mut self) -> Option<usize> {
         if self.started == self.len || self.running == self.limit {
             return None;

@@ -57,6 +57,7 @@ impl<F: TryFuture> Slot<F, Output<F>> {
     /// left untouched and reports `Pending`. On completion the output is
     /// kept, the future is dropped in place, and the result says whether the
     /// child succeeded.
+    #[inline]
     pub(crate) fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let output = match self.as_mut().project() {
             SlotProj::Running { future } => match future.try_poll(cx) {
@@ -148,6 +149,7 @@ pub trait TryStorage: Storage {
 }
 
 /// Slot `index` of a pinned slice of slots.
+#[inline]
 fn pin_index<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
     // SAFETY: the elements of a pinned slice are structurally pinned here:
     // no code in this module moves a slot out of its slice (slots are only
@@ -197,6 +199,7 @@ impl<F: TryFuture> Storage for VecStorage<F> {
         self.slots.len()
     }
 
+    #[inline]
     fn poll_child(mut self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Poll<bool> {
         pin_index(self.slots.as_mut(), index).poll(cx)
     }

@@ -107,12 +107,18 @@ struct Header {
     /// Byte offset of `words` from the block's base.
     words_offset: usize,
     total_words: usize,
+    /// The block's layout, kept so that freeing it need not work it out again.
+    layout: Layout,
 }
 
 /// How many levels the bitmap of `len` children needs, where each starts,
 /// and how many words they take together.
 fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
     let mut level_start = [0; MAX_LEVELS];
+    if len <= BITS {
+        // The common small gather: one word, one level.
+        return (1, level_start, 1);
+    }
     let mut total_words = 0;
     let mut bits = len.max(1);
     let mut levels = 0;
@@ -164,6 +170,7 @@ impl SetPtr {
             level_start,
             words_offset,
             total_words,
+            layout,
         };
         // SAFETY: `base` is a fresh allocation of `layout`, which holds a
         // `Header` at 0, `len` entries at `ENTRIES_OFFSET` and `total_words`
@@ -187,6 +194,7 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must stay alive for `'a`.
+    #[inline]
     unsafe fn header<'a>(self) -> &'a Header {
         // SAFETY: the caller keeps the block alive; the header was
         // initialised in `create` and is only mutated through atomics and the
@@ -198,6 +206,7 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must stay alive for `'a`, and `index < total_words`.
+    #[inline]
     unsafe fn word<'a>(self, index: usize) -> &'a AtomicUsize {
         // SAFETY: the caller keeps the block alive for `'a`.
         let header = unsafe { self.header() };
@@ -221,6 +230,7 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must be alive and `child < len`.
+    #[inline]
     unsafe fn entry(self, child: usize) -> *const () {
         // SAFETY: entries start at `ENTRIES_OFFSET` and there are `len` of
         // them; the caller guarantees `child < len`.
@@ -239,6 +249,7 @@ impl SetPtr {
     ///
     /// # Safety
     /// `entry` must come from [`SetPtr::entry`] of a block that is still alive.
+    #[inline]
     unsafe fn from_entry(entry: *const ()) -> (SetPtr, usize) {
         // SAFETY: `entry` points at an initialised entry of a live block, and
         // entry `i` holds `i`.
@@ -373,10 +384,12 @@ impl SetPtr {
         // drop happens after the memory is returned, and cannot leak it.
         unsafe {
             let header = base.read();
-            let (layout, words_offset) = block_layout(header.len, header.total_words);
-            let words = base.cast::<u8>().add(words_offset).cast::<AtomicUsize>();
+            let words = base
+                .cast::<u8>()
+                .add(header.words_offset)
+                .cast::<AtomicUsize>();
             ptr::drop_in_place(ptr::slice_from_raw_parts_mut(words, header.total_words));
-            dealloc(base.cast(), layout);
+            dealloc(base.cast(), header.layout);
             drop(header);
         }
     }
@@ -515,6 +528,7 @@ impl Wakers {
         }
     }
 
+    #[inline]
     fn get(&self) -> Option<SetPtr> {
         // Acquire: pairs with the release of `ensure_set`'s exchange, which
         // published the block's initialisation.
@@ -582,6 +596,7 @@ impl Wakers {
     /// The waker to poll child `child` with: its own if the block exists,
     /// else the inline one. Only for use within a gather poll (after
     /// `begin_poll`), as the `&Waker` of one child poll.
+    #[inline]
     pub(crate) fn waker_for(&self, child: usize) -> BorrowedWaker<'_> {
         debug_assert!(child < self.len);
         match self.get() {
@@ -601,7 +616,13 @@ impl Wakers {
     /// The gather has finished: stop waking its task, and let the block go
     /// once the last child waker does.
     pub(crate) fn close(&mut self) {
-        // A swap rather than `get_mut`, which loom's atomics lack; once per gather.
+        // Only this thread (holding `&mut self`) could have stored the block,
+        // or an inline waker during one of its polls, so a plain load sees it;
+        // the swap, a locked instruction, is paid only when there is a block.
+        // (A swap rather than `get_mut`, which loom's atomics lack.)
+        if self.set.load(Ordering::Relaxed).is_null() {
+            return;
+        }
         let set = self.set.swap(ptr::null_mut(), Ordering::AcqRel);
         if let Some(set) = NonNull::new(set).map(SetPtr) {
             // SAFETY: we held a reference, given up here and never used
@@ -630,6 +651,7 @@ pub(crate) struct BorrowedWaker<'a> {
 }
 
 impl BorrowedWaker<'_> {
+    #[inline]
     fn new(waker: Waker) -> Self {
         BorrowedWaker {
             waker: ManuallyDrop::new(waker),
@@ -639,6 +661,7 @@ impl BorrowedWaker<'_> {
 
     /// # Safety
     /// The caller holds a reference to `set` for the borrow, and `child < len`.
+    #[inline]
     unsafe fn child(set: SetPtr, child: usize) -> Self {
         // SAFETY: the child vtable's contract holds for `entry(child)`; the
         // waker is never dropped through the vtable (`ManuallyDrop`), so it
