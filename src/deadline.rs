@@ -34,14 +34,66 @@ pub(crate) mod sealed {
 
 /// A gather's deadline: [`NoDeadline`], [`TimerDeadline`] or [`SleepDeadline`].
 /// Sealed.
+///
+/// # Examples
+///
+/// A helper that accepts a gather with or without a deadline:
+///
+/// ```
+/// use safe_gather::deadline::Deadline;
+/// use safe_gather::gather::{FailFast, SafeGather};
+/// use safe_gather::GatherError;
+///
+/// async fn count<F, D: Deadline>(gather: SafeGather<Vec<F>, FailFast, D>) -> Result<usize, GatherError<F::Error>>
+/// where
+///     F: futures_core::TryFuture,
+/// {
+///     gather.await.map(|values| values.len())
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let jobs = || vec![std::future::ready(Ok::<_, ()>(1)), std::future::ready(Ok(2))];
+/// assert_eq!(count(safe_gather::safe_gather(jobs())).await, Ok(2));
+/// assert_eq!(count(safe_gather::safe_gather(jobs()).timeout(std::time::Duration::from_secs(1))).await, Ok(2));
+/// # });
+/// ```
 pub trait Deadline: sealed::Clock {}
 
 /// A deadline that can pass: [`TimerDeadline`] and [`SleepDeadline`]. A
 /// settled gather with one reports each child as `Result<T, SlotError<E>>`.
 /// Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::deadline::Expiring;
+/// use safe_gather::gather::{Children, SafeGather, Settled};
+///
+/// /// Shuts services down, giving up on those still running at the deadline.
+/// async fn shut_down<K: Children, D: Expiring>(gather: SafeGather<K, Settled, D>) -> K::SettledTimed {
+///     gather.await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let stuck = futures::future::pending::<Result<(), ()>>();
+/// let gather = safe_gather::safe_gather_array([stuck]).settled().timeout(std::time::Duration::from_millis(1));
+/// assert!(shut_down(gather).await[0].as_ref().unwrap_err().is_timeout());
+/// # });
+/// ```
 pub trait Expiring: Deadline {}
 
 /// No deadline: the gather waits as long as its children take. The default.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::deadline::NoDeadline;
+/// use safe_gather::gather::{FailFast, SafeGather};
+///
+/// let gather: SafeGather<[std::future::Ready<Result<(), ()>>; 1], FailFast, NoDeadline> =
+///     safe_gather::safe_gather_array([std::future::ready(Ok(()))]);
+/// # futures::executor::block_on(async { assert_eq!(gather.await, Ok([()])); });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct NoDeadline;
 
@@ -62,10 +114,26 @@ pin_project! {
     /// made by [`.timeout`](crate::SafeGather::timeout) and
     /// [`.timeout_with`](crate::SafeGather::timeout_with).
     ///
-    /// The timer is asked for its sleep at the first poll, and the sleep is
+        /// The timer is asked for its sleep at the first poll, and the sleep is
     /// dropped as soon as the gather resolves. `Duration::ZERO` needs no
     /// sleep: the children are polled once, then the gather times out unless
     /// it is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use safe_gather::deadline::TimerDeadline;
+    /// use safe_gather::gather::{FailFast, SafeGather};
+    /// use safe_gather::{FuturesTimer, GatherError};
+    ///
+    /// type Fetches = SafeGather<Vec<futures::future::Pending<Result<u8, ()>>>, FailFast, TimerDeadline<FuturesTimer>>;
+    ///
+    /// let fetches: Fetches = safe_gather::safe_gather(vec![futures::future::pending()]).timeout(Duration::ZERO);
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(fetches.await, Err(GatherError::TimedOut { completed: 0, pending: 1 }));
+    /// # });
+    /// ```
     pub struct TimerDeadline<T: Timer> {
         #[pin]
         state: TimerState<T>,
@@ -155,9 +223,21 @@ impl<T: Timer> Deadline for TimerDeadline<T> {}
 impl<T: Timer> Expiring for TimerDeadline<T> {}
 
 pin_project! {
-    /// A deadline that passes when a sleep of your own completes (its output,
+        /// A deadline that passes when a sleep of your own completes (its output,
     /// if any, is ignored); made by [`.deadline(sleep)`](crate::SafeGather::deadline).
     /// The sleep is dropped as soon as the gather resolves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use safe_gather::deadline::SleepDeadline;
+    /// use safe_gather::gather::{FailFast, SafeGather};
+    ///
+    /// // Any future works as the deadline; here one that is already over.
+    /// let gather: SafeGather<[futures::future::Pending<Result<(), ()>>; 1], FailFast, SleepDeadline<std::future::Ready<()>>> =
+    ///     safe_gather::safe_gather_array([futures::future::pending()]).deadline(std::future::ready(()));
+    /// # futures::executor::block_on(async { assert!(gather.await.unwrap_err().is_timeout()); });
+    /// ```
     pub struct SleepDeadline<S> {
         #[pin]
         state: SleepState<S>,

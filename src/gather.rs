@@ -38,6 +38,23 @@ mod sealed {
 ///
 /// The associated types are what a [settled](SafeGather::settled) gather
 /// resolves to.
+///
+/// # Examples
+///
+/// A helper generic over every kind of gather, settled:
+///
+/// ```
+/// use safe_gather::gather::{Children, SafeGather};
+///
+/// async fn all_outcomes<K: Children>(children: SafeGather<K>) -> K::Settled {
+///     children.settled().await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let outcomes = all_outcomes(safe_gather::safe_gather_array([async { Ok::<_, ()>(1) }])).await;
+/// assert_eq!(outcomes, [Ok(1)]);
+/// # });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be gathered",
     label = "gather a `Vec`, an array, or a tuple of 1 to 12 futures that return `Result`",
@@ -58,6 +75,23 @@ pub trait Children: sealed::Sealed {
 
 /// [`Children`] that share one error type, so that a gather of them can fail
 /// fast: every `Vec` and array, and tuples whose futures agree on `E`.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{SafeGather, TryChildren};
+/// use safe_gather::GatherError;
+///
+/// /// Runs any fail-fast gather and counts the values, or reports the failure.
+/// async fn run_all<K: TryChildren>(gather: SafeGather<K>) -> Result<K::Ok, GatherError<K::Error>> {
+///     gather.await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let values = run_all(safe_gather::safe_gather!(async { Ok::<_, ()>(1u8) }, async { Ok("two") })).await;
+/// assert_eq!(values, Ok((1, "two")));
+/// # });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "the children of `{Self}` do not share one error type",
     label = "a fail-fast gather returns one `GatherError<E>`, so every child must fail with the same `E`",
@@ -152,11 +186,41 @@ tuple_children! {
 
 /// Fail-fast mode, the default: the first error drops every other child and
 /// becomes the gather's error.
+///
+/// # Examples
+///
+/// Naming a gather's type, to keep it in a struct:
+///
+/// ```
+/// use std::future::Ready;
+/// use safe_gather::deadline::NoDeadline;
+/// use safe_gather::gather::{FailFast, SafeGather};
+///
+/// struct Startup {
+///     workers: SafeGather<Vec<Ready<Result<u32, String>>>, FailFast, NoDeadline>,
+/// }
+///
+/// let startup = Startup { workers: safe_gather::safe_gather(vec![std::future::ready(Ok(1))]) };
+/// # futures::executor::block_on(async { assert_eq!(startup.workers.await, Ok(vec![1])); });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct FailFast;
 
 /// Settled mode, from [`.settled()`](SafeGather::settled): every child runs to
 /// completion (or to the deadline) and reports its own outcome.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Ready;
+/// use safe_gather::deadline::NoDeadline;
+/// use safe_gather::gather::{SafeGather, Settled};
+///
+/// type Batch = SafeGather<[Ready<Result<u8, u8>>; 2], Settled, NoDeadline>;
+///
+/// let batch: Batch = safe_gather::safe_gather_array([std::future::ready(Ok(1)), std::future::ready(Err(2))]).settled();
+/// # futures::executor::block_on(async { assert_eq!(batch.await, [Ok(1), Err(2)]); });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Settled;
 
@@ -179,8 +243,24 @@ pin_project! {
     /// | settled | none | `K::Settled`, e.g. `Vec<Result<T, E>>` |
     /// | settled | timer or sleep | `K::SettledTimed`, e.g. `Vec<Result<T, SlotError<E>>>` |
     ///
-    /// Nothing runs until the first poll. Dropping the gather drops every
+        /// Nothing runs until the first poll. Dropping the gather drops every
     /// child and every output it holds: that is how to cancel it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::future::FusedFuture;
+    /// use safe_gather::{safe_gather, GatherError};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let mut gather = safe_gather((1..=3).map(|n| async move { Ok::<_, String>(n * 2) }))
+    ///     .timeout(Duration::from_secs(5));
+    /// assert_eq!(gather.len(), 3);
+    /// assert_eq!((&mut gather).await, Ok(vec![2, 4, 6]));
+    /// assert!(gather.is_terminated(), "polling it again would panic");
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct SafeGather<K: Children, M = FailFast, D = NoDeadline> {
         // Declared (so dropped) first: a dropped gather stops waking its task

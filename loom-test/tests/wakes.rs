@@ -15,10 +15,13 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 use safe_gather::{safe_gather, GatherError};
 
+/// A gate's outcome once opened, and the waker of the child waiting on it.
+type GateState = (Option<Result<u32, u32>>, Option<Waker>);
+
 /// A child that pends until its gate is opened from another thread.
 #[derive(Default)]
 struct Gate {
-    state: Mutex<(Option<Result<u32, u32>>, Option<Waker>)>,
+    state: Mutex<GateState>,
 }
 
 impl Gate {
@@ -263,6 +266,8 @@ fn wakes_across_bitmap_levels_with_a_stable_task_waker_are_never_lost() {
             .collect();
         let values = block_on_stable(safe_gather(children)).unwrap();
         assert_eq!(values, [0, 1, 2, 3, 4]);
-        openers.into_iter().for_each(|opener| opener.join().unwrap());
+        openers
+            .into_iter()
+            .for_each(|opener| opener.join().unwrap());
     });
 }
