@@ -211,6 +211,25 @@ def tuple_table(medians):
     return lines if found else []
 
 
+LIMIT_GROUP = "limit64"
+LIMIT_ORDER = ["safe_gather.limit", "buffered", "buffer_unordered"]
+
+
+def limit_table(medians):
+    """`.limit(64)` against `buffered(64)` and `buffer_unordered(64)` (`cargo bench --bench limit`)."""
+    rows = sorted({n for (group, _, n) in medians if group == LIMIT_GROUP})
+    lines = ["| N | " + " | ".join(f"`{name}`" for name in LIMIT_ORDER)
+             + " | fastest peer | `safe_gather.limit` ÷ it |",
+             "|---:|" + "---:|" * (len(LIMIT_ORDER) + 2)]
+    for n in rows:
+        times = [medians.get((LIMIT_GROUP, name, n)) for name in LIMIT_ORDER]
+        peer, peer_ns = fastest(medians, LIMIT_GROUP, n, LIMIT_ORDER[1:])
+        ratio = fmt_ratio(times[0] / peer_ns) if times[0] and peer_ns else "–"
+        lines.append(f"| {n} | " + " | ".join(fmt_time(time) for time in times)
+                     + f" | `{peer}` | {ratio} |")
+    return lines if rows else []
+
+
 def peer_wins(medians, sizes):
     """Cells where some peer (any, not only §6's) beats safe_gather."""
     wins = []
@@ -278,6 +297,12 @@ def markdown(medians, counters, run, svg_link):
     tuple_lines = tuple_table(medians)
     if tuple_lines:
         out += ["### heterogeneous 3-tuple", ""] + tuple_lines + [""]
+    limit_lines = limit_table(medians)
+    if limit_lines:
+        out += ["### bounded concurrency: `.limit(64)`", "",
+                "Every child pends once after waking itself, then is ready; "
+                "each contender keeps at most 64 in flight (`cargo bench --bench limit`).", ""]
+        out += limit_lines + [""]
     wins = peer_wins(medians, sizes)
     out += ["### Where a peer is faster than safe-gather", ""]
     out += wins if wins else ["- nowhere in this run"]
