@@ -300,7 +300,11 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must be alive. Breaking out early loses the marks not yet
-    /// visited: only do so when the gather is finished.
+    /// visited: only do so when the gather is finished. A panic in `visit`
+    /// loses them too, and worse, leaves marks in lower words whose bit
+    /// above is gone, so later wakes of their neighbours no longer wake the
+    /// task; harmless, as the panic poisons the gather, which can then only
+    /// be dropped (the fuzzer checks exactly this case).
     unsafe fn drain<B>(self, visit: &mut impl FnMut(usize) -> ControlFlow<B>) -> ControlFlow<B> {
         // SAFETY: the caller keeps the block alive.
         let header = unsafe { self.header() };

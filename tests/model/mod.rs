@@ -1493,8 +1493,16 @@ impl Model {
     }
 
     /// A poll unwound: which children it dropped on the way is left open.
+    ///
+    /// Wakes after it are no longer counted: a poll that panics midway
+    /// through its drain of the ready bitmap leaves marks behind that later
+    /// wakes of their neighbours take as already announced, so the parent
+    /// may never hear of them. That is fine, since the only thing left to do
+    /// with a poisoned gather is to drop it (a poll would panic), but it is
+    /// not a count the model can predict.
     fn poison(&mut self) {
         self.phase = Phase::Poisoned;
+        self.wakes_exact = false;
         for child in &mut self.children {
             if child.dropped == Some(false) {
                 child.dropped = None;
