@@ -169,3 +169,44 @@ fn a_dropped_gather_does_not_wake_its_task_from_its_childrens_drops() {
     drop(gather);
     assert_eq!(parent.wakes(), 0);
 }
+
+#[test]
+fn a_resolving_gather_does_not_wake_its_task_from_the_children_it_drops() {
+    use futures::future::{ready, Either};
+    use std::time::Duration;
+    use support::ManualTimer;
+
+    let wakes_on_drop = || Either::Left(WakesOnDrop(None));
+    let parent = Parent::new();
+
+    // Fail-fast: the failing child's siblings are dropped inside the poll.
+    let mut gather = Box::pin(safe_gather(vec![
+        wakes_on_drop(),
+        Either::Right(ready(Err(()))),
+        wakes_on_drop(),
+    ]));
+    assert!(parent.poll(gather.as_mut()).is_ready());
+    assert_eq!(parent.wakes(), 0, "the fail-fast drop woke the task");
+
+    // A timeout drops every child still running.
+    let timer = ManualTimer::new();
+    let mut gather = Box::pin(
+        safe_gather_array([WakesOnDrop(None), WakesOnDrop(None)])
+            .timeout_with(timer.clone(), Duration::ZERO),
+    );
+    assert!(parent.poll(gather.as_mut()).is_ready());
+    assert_eq!(parent.wakes(), 0, "the timeout's drop woke the task");
+
+    // So does a settled gather's deadline.
+    let mut gather = Box::pin(
+        safe_gather(vec![WakesOnDrop(None), WakesOnDrop(None)])
+            .settled()
+            .timeout_with(timer, Duration::ZERO),
+    );
+    assert!(parent.poll(gather.as_mut()).is_ready());
+    assert_eq!(
+        parent.wakes(),
+        0,
+        "the settled deadline's drop woke the task"
+    );
+}
