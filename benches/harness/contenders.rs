@@ -279,45 +279,56 @@ impl<const N: usize> Contender for SafeGatherArray<N> {
     }
 }
 
+/// A peer that gathers a `Vec` of children into `Result<Vec<u32>, u32>`,
+/// failing fast, and is raced with the deadline by [`with_deadline`]: the
+/// same `Contender` impl but for its name, role and gather.
+macro_rules! fail_fast_vec_peer {
+    ($name:ident, $label:literal, $role:expr, |$children:ident| $gather:expr) => {
+        impl Contender for $name {
+            const NAME: &'static str = $label;
+            const ROLE: Role = $role;
+            type Input = Vec<Child>;
+            type Kept = ();
+            type Output = Result<Vec<u32>, u32>;
+            type TimedOutput = Result<Self::Output, DeadlinePassed>;
+
+            fn supports(_: usize) -> bool {
+                true
+            }
+
+            fn prepare(board: &Rc<Board>) -> (Vec<Child>, ()) {
+                (board.children(), ())
+            }
+
+            fn gather($children: Vec<Child>, _: &()) -> impl Future<Output = Self::Output> {
+                $gather
+            }
+
+            fn gather_until(
+                children: Vec<Child>,
+                _: &(),
+                deadline: Alarm,
+            ) -> impl Future<Output = Self::TimedOutput> {
+                with_deadline(Self::gather(children, &()), deadline)
+            }
+
+            fn verdict(output: &Self::Output) -> Verdict {
+                vec_verdict(output)
+            }
+
+            fn timed_verdict(output: &Self::TimedOutput) -> Verdict {
+                peer_timed_verdict::<Self>(output)
+            }
+        }
+    };
+}
+
 /// `futures::future::try_join_all`.
 pub struct TryJoinAll;
 
-impl Contender for TryJoinAll {
-    const NAME: &'static str = "try_join_all";
-    const ROLE: Role = Role::ContractPeer;
-    type Input = Vec<Child>;
-    type Kept = ();
-    type Output = Result<Vec<u32>, u32>;
-    type TimedOutput = Result<Self::Output, DeadlinePassed>;
-
-    fn supports(_: usize) -> bool {
-        true
-    }
-
-    fn prepare(board: &Rc<Board>) -> (Vec<Child>, ()) {
-        (board.children(), ())
-    }
-
-    fn gather(children: Vec<Child>, _: &()) -> impl Future<Output = Self::Output> {
-        futures::future::try_join_all(children)
-    }
-
-    fn gather_until(
-        children: Vec<Child>,
-        _: &(),
-        deadline: Alarm,
-    ) -> impl Future<Output = Self::TimedOutput> {
-        with_deadline(Self::gather(children, &()), deadline)
-    }
-
-    fn verdict(output: &Self::Output) -> Verdict {
-        vec_verdict(output)
-    }
-
-    fn timed_verdict(output: &Self::TimedOutput) -> Verdict {
-        peer_timed_verdict::<Self>(output)
-    }
-}
+fail_fast_vec_peer!(TryJoinAll, "try_join_all", Role::ContractPeer, |children| {
+    futures::future::try_join_all(children)
+});
 
 /// `futures::future::join_all`: does not fail fast, so in the fail-mid
 /// scenario it runs until every child has finished.
@@ -383,122 +394,32 @@ async fn collect_unordered(children: Vec<Child>) -> Result<Vec<u32>, u32> {
         .collect())
 }
 
-impl Contender for UnorderedCollect {
-    const NAME: &'static str = "FuturesUnordered";
-    const ROLE: Role = Role::Peer;
-    type Input = Vec<Child>;
-    type Kept = ();
-    type Output = Result<Vec<u32>, u32>;
-    type TimedOutput = Result<Self::Output, DeadlinePassed>;
-
-    fn supports(_: usize) -> bool {
-        true
-    }
-
-    fn prepare(board: &Rc<Board>) -> (Vec<Child>, ()) {
-        (board.children(), ())
-    }
-
-    fn gather(children: Vec<Child>, _: &()) -> impl Future<Output = Self::Output> {
-        collect_unordered(children)
-    }
-
-    fn gather_until(
-        children: Vec<Child>,
-        _: &(),
-        deadline: Alarm,
-    ) -> impl Future<Output = Self::TimedOutput> {
-        with_deadline(Self::gather(children, &()), deadline)
-    }
-
-    fn verdict(output: &Self::Output) -> Verdict {
-        vec_verdict(output)
-    }
-
-    fn timed_verdict(output: &Self::TimedOutput) -> Verdict {
-        peer_timed_verdict::<Self>(output)
-    }
-}
+fail_fast_vec_peer!(
+    UnorderedCollect,
+    "FuturesUnordered",
+    Role::Peer,
+    |children| collect_unordered(children)
+);
 
 /// futures-concurrency's `TryJoin` for `Vec`.
 pub struct ConcurrencyTryJoin;
 
-impl Contender for ConcurrencyTryJoin {
-    const NAME: &'static str = "fc::TryJoin";
-    const ROLE: Role = Role::ContractPeer;
-    type Input = Vec<Child>;
-    type Kept = ();
-    type Output = Result<Vec<u32>, u32>;
-    type TimedOutput = Result<Self::Output, DeadlinePassed>;
-
-    fn supports(_: usize) -> bool {
-        true
-    }
-
-    fn prepare(board: &Rc<Board>) -> (Vec<Child>, ()) {
-        (board.children(), ())
-    }
-
-    fn gather(children: Vec<Child>, _: &()) -> impl Future<Output = Self::Output> {
-        children.try_join()
-    }
-
-    fn gather_until(
-        children: Vec<Child>,
-        _: &(),
-        deadline: Alarm,
-    ) -> impl Future<Output = Self::TimedOutput> {
-        with_deadline(Self::gather(children, &()), deadline)
-    }
-
-    fn verdict(output: &Self::Output) -> Verdict {
-        vec_verdict(output)
-    }
-
-    fn timed_verdict(output: &Self::TimedOutput) -> Verdict {
-        peer_timed_verdict::<Self>(output)
-    }
-}
+fail_fast_vec_peer!(
+    ConcurrencyTryJoin,
+    "fc::TryJoin",
+    Role::ContractPeer,
+    |children| children.try_join()
+);
 
 /// futures-buffered's `try_join_all`.
 pub struct BufferedTryJoinAll;
 
-impl Contender for BufferedTryJoinAll {
-    const NAME: &'static str = "fb::try_join_all";
-    const ROLE: Role = Role::ContractPeer;
-    type Input = Vec<Child>;
-    type Kept = ();
-    type Output = Result<Vec<u32>, u32>;
-    type TimedOutput = Result<Self::Output, DeadlinePassed>;
-
-    fn supports(_: usize) -> bool {
-        true
-    }
-
-    fn prepare(board: &Rc<Board>) -> (Vec<Child>, ()) {
-        (board.children(), ())
-    }
-
-    fn gather(children: Vec<Child>, _: &()) -> impl Future<Output = Self::Output> {
-        futures_buffered::try_join_all(children)
-    }
-
-    fn gather_until(
-        children: Vec<Child>,
-        _: &(),
-        deadline: Alarm,
-    ) -> impl Future<Output = Self::TimedOutput> {
-        with_deadline(Self::gather(children, &()), deadline)
-    }
-
-    fn verdict(output: &Self::Output) -> Verdict {
-        vec_verdict(output)
-    }
-
-    fn timed_verdict(output: &Self::TimedOutput) -> Verdict {
-        peer_timed_verdict::<Self>(output)
-    }
-}
+fail_fast_vec_peer!(
+    BufferedTryJoinAll,
+    "fb::try_join_all",
+    Role::ContractPeer,
+    |children| futures_buffered::try_join_all(children)
+);
 
 /// The floor: children in a `Vec`, one waker per child that appends the
 /// child's index to a queue, and a poll that polls every child once, then
