@@ -1723,6 +1723,14 @@ struct Interpreter {
     report: Report,
 }
 
+/// Runs `act` on this thread, or on another one when `via` says so.
+fn on<R: Send>(via: Via, act: impl FnOnce() -> R + Send) -> R {
+    if via == Via::OtherThread {
+        thread::scope(|scope| scope.spawn(act).join().expect("the waking thread panicked"))
+    } else {
+        act()
+    }
+}
 impl Interpreter {
     fn new(script: &Script) -> Interpreter {
         let ledger = Ledger::new(script.children.len());
@@ -1843,16 +1851,7 @@ impl Interpreter {
             return;
         }
         let ledger = &self.ledger;
-        let woke = if via == Via::OtherThread {
-            thread::scope(|scope| {
-                scope
-                    .spawn(|| ledger.open(child))
-                    .join()
-                    .expect("the waking thread panicked")
-            })
-        } else {
-            ledger.open(child)
-        };
+        let woke = on(via, || ledger.open(child));
         self.expect_registered(child, woke);
         self.model.children[child].registered = Some(false);
         if woke {
@@ -1869,16 +1868,7 @@ impl Interpreter {
             return;
         }
         let ledger = &self.ledger;
-        let woke = if via == Via::OtherThread {
-            thread::scope(|scope| {
-                scope
-                    .spawn(|| ledger.wake_registered(child))
-                    .join()
-                    .expect("the waking thread panicked")
-            })
-        } else {
-            ledger.wake_registered(child)
-        };
+        let woke = on(via, || ledger.wake_registered(child));
         self.expect_registered(child, woke);
         if woke {
             self.model.mark(child);
