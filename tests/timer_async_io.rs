@@ -7,10 +7,13 @@
 //! its deadline is long.
 #![cfg(all(feature = "async-io", not(miri)))]
 
+mod support;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use safe_gather::{safe_gather, safe_gather_array, AsyncIoTimer, GatherError, SlotError, Timer};
+use support::largest_duration_after;
 
 const SHORT: Duration = Duration::from_millis(10);
 const LONG: Duration = Duration::from_secs(60);
@@ -127,25 +130,4 @@ fn duration_just_short_of_the_instant_limit_never_fires_and_never_panics() {
 #[test]
 fn sleep_completes_on_its_own() {
     async_io::block_on(AsyncIoTimer.sleep(Duration::from_millis(1)));
-}
-
-/// The largest duration that `now` can be moved forward by, to the
-/// nanosecond: a binary search, since the limit depends on the platform's
-/// clock.
-fn largest_duration_after(now: Instant) -> Duration {
-    let fits = |nanos: u128| {
-        let seconds = u64::try_from(nanos / 1_000_000_000).expect("at most Duration::MAX");
-        let duration = Duration::new(seconds, (nanos % 1_000_000_000) as u32);
-        now.checked_add(duration).map(|_| duration)
-    };
-    let (mut fitting, mut overflowing) = (0u128, Duration::MAX.as_nanos() + 1);
-    while overflowing - fitting > 1 {
-        let middle = fitting + (overflowing - fitting) / 2;
-        if fits(middle).is_some() {
-            fitting = middle;
-        } else {
-            overflowing = middle;
-        }
-    }
-    fits(fitting).expect("zero always fits")
 }

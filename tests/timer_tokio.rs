@@ -8,9 +8,12 @@
 //! paused clock, where it costs nothing.
 #![cfg(all(feature = "tokio", not(miri)))]
 
+mod support;
+
 use std::time::Duration;
 
 use safe_gather::{safe_gather, safe_gather_array, GatherError, SlotError, Timer, TokioTimer};
+use support::largest_duration_after;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -224,7 +227,7 @@ async fn duration_max_never_fires_even_as_the_paused_clock_jumps_decades() {
 #[tokio::test(start_paused = true)]
 async fn duration_at_the_edge_of_tokio_instant_never_fires_and_never_panics() {
     let now = Instant::now();
-    let edge = largest_duration_after(now);
+    let edge = largest_duration_after(now.into_std());
     assert!(now.checked_add(edge).is_some());
     // Tokio itself would panic rounding a deadline this late up to its
     // next millisecond.
@@ -248,25 +251,4 @@ async fn duration_max_on_real_clock_lets_ready_children_finish_and_stuck_ones_wa
 #[tokio::test]
 async fn sleep_completes_on_its_own() {
     TokioTimer.sleep(Duration::from_millis(1)).await;
-}
-
-/// The largest duration that `now` can be moved forward by, to the
-/// nanosecond: a binary search, since the limit depends on the platform's
-/// clock.
-fn largest_duration_after(now: Instant) -> Duration {
-    let fits = |nanos: u128| {
-        let seconds = u64::try_from(nanos / 1_000_000_000).expect("at most Duration::MAX");
-        let duration = Duration::new(seconds, (nanos % 1_000_000_000) as u32);
-        now.checked_add(duration).map(|_| duration)
-    };
-    let (mut fitting, mut overflowing) = (0u128, Duration::MAX.as_nanos() + 1);
-    while overflowing - fitting > 1 {
-        let middle = fitting + (overflowing - fitting) / 2;
-        if fits(middle).is_some() {
-            fitting = middle;
-        } else {
-            overflowing = middle;
-        }
-    }
-    fits(fitting).expect("zero always fits")
 }

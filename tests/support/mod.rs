@@ -476,3 +476,24 @@ pub fn panic_message(f: impl FnOnce()) -> String {
         String::from("<non-string panic>")
     }
 }
+
+/// The largest duration that `now` can be moved forward by, to the
+/// nanosecond: a binary search, since the limit depends on the platform's
+/// clock.
+pub fn largest_duration_after(now: std::time::Instant) -> Duration {
+    let fits = |nanos: u128| {
+        let seconds = u64::try_from(nanos / 1_000_000_000).expect("at most Duration::MAX");
+        let duration = Duration::new(seconds, (nanos % 1_000_000_000) as u32);
+        now.checked_add(duration).map(|_| duration)
+    };
+    let (mut fitting, mut overflowing) = (0u128, Duration::MAX.as_nanos() + 1);
+    while overflowing - fitting > 1 {
+        let middle = fitting + (overflowing - fitting) / 2;
+        if fits(middle).is_some() {
+            fitting = middle;
+        } else {
+            overflowing = middle;
+        }
+    }
+    fits(fitting).expect("zero always fits")
+}
