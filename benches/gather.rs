@@ -29,9 +29,6 @@ use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
 use harness::contenders::{each_tuple_contender, each_vec_contender, Visit};
 use harness::{run, shuffled, write_result, Contender, Scenario, Trial, SIZES, TUPLE_LEN};
 
-/// Set to `1` for a smoke run: short warm-up and measurement, N up to 1024.
-const QUICK_VAR: &str = "SAFE_GATHER_BENCH_QUICK";
-
 /// How long and how often to measure, by run length and N.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -40,8 +37,9 @@ struct Plan {
 
 impl Plan {
     fn from_env() -> Plan {
-        let quick = std::env::var(QUICK_VAR).is_ok_and(|value| !value.is_empty() && value != "0");
-        Plan { quick }
+        Plan {
+            quick: harness::quick_run(),
+        }
     }
 
     fn sizes(self) -> &'static [usize] {

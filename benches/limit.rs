@@ -20,10 +20,12 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use futures::{StreamExt, TryStreamExt};
 
 use harness::Executor;
+use safe_gather::GatherError;
 
 const CHILDREN: usize = 16384;
 const LIMIT: usize = 64;
@@ -65,9 +67,42 @@ fn drive<F: Future>(gather: F) -> F::Output {
         .expect("every child finishes")
 }
 
+/// `.limit(LIMIT)`, in input order.
+fn limited(children: Vec<RoundTrip>) -> impl Future<Output = Result<Vec<u32>, GatherError<u32>>> {
+    safe_gather::safe_gather(children).limit(LIMIT)
+}
+
+/// `buffered(LIMIT)`, in input order.
+fn buffered(children: Vec<RoundTrip>) -> impl Future<Output = Result<Vec<u32>, u32>> {
+    futures::stream::iter(children)
+        .buffered(LIMIT)
+        .try_collect::<Vec<_>>()
+}
+
+/// `buffer_unordered(LIMIT)`, in completion order.
+fn buffer_unordered(children: Vec<RoundTrip>) -> impl Future<Output = Result<Vec<u32>, u32>> {
+    futures::stream::iter(children)
+        .buffer_unordered(LIMIT)
+        .try_collect::<Vec<_>>()
+}
+
+/// Times `gather` over fresh children, made outside the timed region.
+fn bench<F: Future>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    gather: impl Fn(Vec<RoundTrip>) -> F,
+) {
+    group.bench_with_input(BenchmarkId::new(name, CHILDREN), &CHILDREN, |bencher, _| {
+        bencher.iter_batched(
+            children,
+            |input| drive(gather(input)),
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn bench_limit(criterion: &mut Criterion) {
-    let quick = std::env::var("SAFE_GATHER_BENCH_QUICK")
-        .is_ok_and(|value| !value.is_empty() && value != "0");
+    let quick = harness::quick_run();
     let mut group = criterion.benchmark_group(format!("limit{LIMIT}"));
     group
         .warm_up_time(Duration::from_secs_f64(if quick { 0.1 } else { 0.5 }))
@@ -76,64 +111,15 @@ fn bench_limit(criterion: &mut Criterion) {
         .throughput(Throughput::Elements(CHILDREN as u64));
 
     let expected: Vec<u32> = (0..CHILDREN as u32).collect();
-    assert_eq!(
-        drive(safe_gather::safe_gather(children()).limit(LIMIT)),
-        Ok(expected.clone())
-    );
-    assert_eq!(
-        drive(
-            futures::stream::iter(children())
-                .buffered(LIMIT)
-                .try_collect::<Vec<_>>()
-        ),
-        Ok(expected)
-    );
+    assert_eq!(drive(limited(children())), Ok(expected.clone()));
+    assert_eq!(drive(buffered(children())), Ok(expected.clone()));
+    let mut unordered = drive(buffer_unordered(children())).expect("no child fails");
+    unordered.sort_unstable();
+    assert_eq!(unordered, expected);
 
-    group.bench_with_input(
-        BenchmarkId::new("safe_gather.limit", CHILDREN),
-        &CHILDREN,
-        |bencher, _| {
-            bencher.iter_batched(
-                children,
-                |input| drive(safe_gather::safe_gather(input).limit(LIMIT)),
-                BatchSize::PerIteration,
-            )
-        },
-    );
-    group.bench_with_input(
-        BenchmarkId::new("buffered", CHILDREN),
-        &CHILDREN,
-        |bencher, _| {
-            bencher.iter_batched(
-                children,
-                |input| {
-                    drive(
-                        futures::stream::iter(input)
-                            .buffered(LIMIT)
-                            .try_collect::<Vec<_>>(),
-                    )
-                },
-                BatchSize::PerIteration,
-            )
-        },
-    );
-    group.bench_with_input(
-        BenchmarkId::new("buffer_unordered", CHILDREN),
-        &CHILDREN,
-        |bencher, _| {
-            bencher.iter_batched(
-                children,
-                |input| {
-                    drive(
-                        futures::stream::iter(input)
-                            .buffer_unordered(LIMIT)
-                            .try_collect::<Vec<_>>(),
-                    )
-                },
-                BatchSize::PerIteration,
-            )
-        },
-    );
+    bench(&mut group, "safe_gather.limit", limited);
+    bench(&mut group, "buffered", buffered);
+    bench(&mut group, "buffer_unordered", buffer_unordered);
     group.finish();
 }
 

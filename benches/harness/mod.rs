@@ -27,6 +27,15 @@ use std::task::{Context, Poll, Wake, Waker};
 
 pub use contenders::{Contender, Verdict};
 
+/// Set to `1` for a smoke run of the timing benches: short warm-up and
+/// measurement (and, for `gather`, N up to 1024).
+pub const QUICK_VAR: &str = "SAFE_GATHER_BENCH_QUICK";
+
+/// Whether [`QUICK_VAR`] asks for a smoke run.
+pub fn quick_run() -> bool {
+    std::env::var(QUICK_VAR).is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
 /// Where the bench binaries leave what `scripts/bench_report.py` reads
 /// besides criterion's own output: `$CARGO_TARGET_DIR/safe-gather-bench`,
 /// or `target/safe-gather-bench` (cargo runs benches from the package root).
