@@ -651,8 +651,8 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
 
     /// A deadline that passes when `sleep` completes: any future, such as
     /// `tokio::time::sleep_until(instant)`, `embassy_time::Timer::at(instant)`
-    /// or `smol::Timer::after(duration)` (whatever it outputs is ignored; the
-    /// SPEC asks only for `Future<Output = ()>`, this accepts more). Otherwise as
+    /// or `smol::Timer::after(duration)` (whatever it outputs is ignored, so
+    /// smol's timer, which yields an `Instant`, works directly). Otherwise as
     /// [`timeout`](SafeGather::timeout). The gather holds the sleep inline, so
     /// it is `Unpin` only if the sleep is.
     ///

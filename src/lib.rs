@@ -104,7 +104,7 @@
 //! deadline with [`.deadline(sleep)`](SafeGather::deadline) or a [`Timer`].
 
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(
     missing_docs,
