@@ -271,3 +271,106 @@ fn wakes_across_bitmap_levels_with_a_stable_task_waker_are_never_lost() {
             .for_each(|opener| opener.join().unwrap());
     });
 }
+
+/// A task on an executor that polls it from inside `wake` when it is idle
+/// (otherwise it leaves a note to poll again when the current poll returns),
+/// with a new waker at every poll, so the gather never sees `will_wake`.
+struct InlineTask<F: Future> {
+    future: Mutex<Option<Pin<Box<F>>>>,
+    output: Mutex<Option<F::Output>>,
+    /// `(polling, again)`.
+    state: Mutex<(bool, bool)>,
+    polls: AtomicUsize,
+}
+
+struct PerPollWaker<F: Future>(std::sync::Arc<InlineTask<F>>);
+
+impl<F: Future + Send + 'static> std::task::Wake for PerPollWaker<F>
+where
+    F::Output: Send,
+{
+    fn wake(self: std::sync::Arc<Self>) {
+        InlineTask::run(&self.0);
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        InlineTask::run(&self.0);
+    }
+}
+
+/// More polls than the model below can need: one per wake plus the first.
+const INLINE_POLL_LIMIT: usize = 8;
+
+impl<F: Future + Send + 'static> InlineTask<F>
+where
+    F::Output: Send,
+{
+    fn spawn(future: F) -> std::sync::Arc<Self> {
+        let task = std::sync::Arc::new(InlineTask {
+            future: Mutex::new(Some(Box::pin(future))),
+            output: Mutex::new(None),
+            state: Mutex::new((false, false)),
+            polls: AtomicUsize::new(0),
+        });
+        InlineTask::run(&task);
+        task
+    }
+
+    fn run(task: &std::sync::Arc<Self>) {
+        {
+            let mut state = task.state.lock().unwrap();
+            if state.0 {
+                state.1 = true;
+                return;
+            }
+            state.0 = true;
+        }
+        loop {
+            // A livelock shows as more polls than wakes; stop it there so the
+            // assertion below, not loom's branch limit, reports it.
+            if task.polls.fetch_add(1, Ordering::SeqCst) >= INLINE_POLL_LIMIT {
+                task.state.lock().unwrap().0 = false;
+                return;
+            }
+            let waker = Waker::from(std::sync::Arc::new(PerPollWaker(task.clone())));
+            {
+                let mut slot = task.future.lock().unwrap();
+                if let Some(future) = slot.as_mut() {
+                    if let Poll::Ready(output) =
+                        future.as_mut().poll(&mut Context::from_waker(&waker))
+                    {
+                        *slot = None;
+                        *task.output.lock().unwrap() = Some(output);
+                    }
+                }
+            }
+            let mut state = task.state.lock().unwrap();
+            if std::mem::take(&mut state.1) {
+                continue;
+            }
+            state.0 = false;
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_reentrant_executor_with_fresh_wakers_neither_livelocks_nor_loses_a_wake() {
+    // Two children opened at once, one from another thread: each wake may
+    // poll the task inline (on its own thread) or find it being polled and
+    // leave the executor's note; the poll inside a wake registers a new
+    // waker while that wake still holds the old one.
+    check(|| {
+        let gates = gates(2);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let task = InlineTask::spawn(safe_gather(children));
+        let gate = gates[1].clone();
+        let opener = thread::spawn(move || gate.open(Ok(1)));
+        gates[0].open(Ok(0));
+        opener.join().unwrap();
+        let polls = task.polls.load(Ordering::SeqCst);
+        assert!(polls <= 3, "{polls} polls for two wakes");
+        let output = task.output.lock().unwrap().take();
+        assert_eq!(output, Some(Ok(vec![0, 1])), "a wake-up was lost");
+    });
+}

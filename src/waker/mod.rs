@@ -59,12 +59,13 @@
 //!
 //! # The parent waker
 //!
-//! The gather's own waker lives in the header ([`ParentWaker`]), because
-//! child wakers must reach it after the gather has moved between polls, and
-//! from any thread. Only the thread polling the gather ever writes it, so
-//! that thread can check "is this the waker already registered?" without any
-//! atomic operation: re-registering the same waker, the common case, is
-//! free. Wakers wake it by reference, so it stays registered.
+//! The gather's own waker lives in the header ([`ParentWaker`], in
+//! `parent.rs`, which explains its protocol), because child wakers must reach
+//! it after the gather has moved between polls, and from any thread.
+//! Re-registering the waker already registered, the common case, costs one
+//! plain load; wakers wake it by reference, so it stays registered, and a
+//! poll that runs inside a wake (executors that poll inline) registers its
+//! new waker without waking anything.
 //!
 //! # Lazily
 //!
@@ -83,7 +84,10 @@ use core::ops::{ControlFlow, Deref};
 use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::sync::{fence, spin_loop, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{fence, AtomicPtr, AtomicUsize, Ordering};
+
+mod parent;
+use parent::ParentWaker;
 
 /// Bits per bitmap word. Two under loom, so that a model with a handful of
 /// children already exercises several levels.
@@ -631,13 +635,13 @@ impl Wakers {
         if let Some(set) = NonNull::new(set).map(SetPtr) {
             // SAFETY: we held a reference, given up here and never used
             // again; closing is done by the thread polling the gather.
-            let parent = unsafe {
-                let parent = set.header().parent.close();
+            let wakers = unsafe {
+                let wakers = set.header().parent.close();
                 set.release();
-                parent
+                wakers
             };
             // Dropped last: a panicking waker drop must not skip the release.
-            drop(parent);
+            drop(wakers);
         }
     }
 }
@@ -683,174 +687,3 @@ impl Deref for BorrowedWaker<'_> {
         &self.waker
     }
 }
-
-/// The gather's own waker, shared with the child wakers.
-///
-/// One thread polls the gather; it alone writes the cell (`register`,
-/// `close`). Any thread may wake. A waker reads the cell only while it holds
-/// `WAKING`, which it takes only from a state without `REGISTERING`, so a
-/// write never overlaps a read; and the polling thread may read the cell at
-/// any time, since nobody else writes it.
-///
-/// A wake turned away because another is under way leaves a note, `AGAIN`,
-/// and the waking thread wakes the task once more if it finds the note when
-/// it lets go. So every mark is followed by a wake of the task, with no
-/// clone of the task's waker and, uncontended, two atomic operations.
-struct ParentWaker {
-    state: AtomicUsize,
-    waker: UnsafeCell<Option<Waker>>,
-}
-
-/// Nobody holds the cell.
-const WAITING: usize = 0b0000;
-/// The polling thread is replacing the waker; its drain comes next.
-const REGISTERING: usize = 0b0001;
-/// A thread is waking the task.
-const WAKING: usize = 0b0010;
-/// The gather has finished: wakes do nothing.
-const CLOSED: usize = 0b0100;
-/// A wake arrived while another was under way: wake the task again.
-const AGAIN: usize = 0b1000;
-
-impl ParentWaker {
-    fn new(waker: Option<Waker>) -> Self {
-        ParentWaker {
-            state: AtomicUsize::new(WAITING),
-            waker: UnsafeCell::new(waker),
-        }
-    }
-
-    /// Makes `new` the waker to wake; free if it already is.
-    ///
-    /// # Safety
-    /// Only the thread polling the gather may call this.
-    unsafe fn register(&self, new: &Waker) {
-        // SAFETY: this thread is the only writer of the cell, so reading it
-        // races with nothing (wakers only read it too).
-        let registered = self.waker.with(|slot| unsafe {
-            (*slot)
-                .as_ref()
-                .is_some_and(|current| current.will_wake(new))
-        });
-        if registered {
-            return;
-        }
-        let new = new.clone();
-        match self.state.compare_exchange(
-            WAITING,
-            REGISTERING,
-            Ordering::Acquire,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => {
-                // SAFETY: REGISTERING keeps wakers out of the cell.
-                let stale = self.waker.with_mut(|slot| unsafe { (*slot).replace(new) });
-                // AcqRel: releases the new waker to the next waking thread.
-                // A wake turned away meanwhile needs no waking: it marked its
-                // child before touching this state, and the drain that
-                // follows every registration finds the mark.
-                self.state.swap(WAITING, Ordering::AcqRel);
-                drop(stale);
-            }
-            // A wake is under way with the old waker. Wake the new one
-            // directly, so no later wake-up is lost; its poll registers
-            // again. Only reachable when the task's waker changes while a
-            // wake is in flight: at worst a few spurious polls until that
-            // wake returns, as with futures' `AtomicWaker`.
-            Err(_) => {
-                new.wake();
-                spin_loop();
-            }
-        }
-    }
-
-    /// Wakes the registered task (see the type's docs), unless the gather
-    /// is registering (its drain comes next) or has closed.
-    fn wake(&self) {
-        // Take WAKING, or leave a note for the thread that holds it.
-        let mut seen = WAITING;
-        loop {
-            match self.state.compare_exchange(
-                seen,
-                seen | WAKING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) if actual & (REGISTERING | CLOSED) != 0 => return,
-                Err(actual) if actual & WAKING != 0 => {
-                    let before = self.state.fetch_or(AGAIN, Ordering::AcqRel);
-                    if before & (WAKING | REGISTERING | CLOSED) != 0 {
-                        // The holder (or the registration's drain) sees to it.
-                        return;
-                    }
-                    // The holder let go in between: take WAKING ourselves.
-                    seen = before | AGAIN;
-                }
-                // Only a note, from a thread that is about to take WAKING.
-                Err(actual) => seen = actual,
-            }
-        }
-        let guard = LetGo(self);
-        if seen & AGAIN != 0 {
-            // This wake answers the note already.
-            self.state.fetch_and(!AGAIN, Ordering::AcqRel);
-        }
-        loop {
-            // SAFETY: WAKING keeps the polling thread from writing the cell.
-            self.waker
-                .with(|slot| unsafe { (*slot).as_ref().map(Waker::wake_by_ref) });
-            match self
-                .state
-                .compare_exchange(WAKING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                // Closed meanwhile: `LetGo` drops the waker on its behalf.
-                Err(actual) if actual & CLOSED != 0 => return,
-                // A wake arrived while this one was under way, maybe after the
-                // task already ran: wake it again.
-                Err(_) => {
-                    self.state.fetch_and(!AGAIN, Ordering::AcqRel);
-                }
-            }
-        }
-        core::mem::forget(guard);
-    }
-
-    /// The gather has finished: no wake reaches its task any more. Returns
-    /// the waker for the caller to drop, unless a wake in progress will.
-    ///
-    /// # Safety
-    /// Only the thread polling the gather may call this.
-    unsafe fn close(&self) -> Option<Waker> {
-        if self.state.fetch_or(CLOSED, Ordering::AcqRel) & WAKING == 0 {
-            // SAFETY: no wake holds the cell, and none will take it now.
-            self.waker.with_mut(|slot| unsafe { (*slot).take() })
-        } else {
-            None
-        }
-    }
-}
-
-/// Lets go of WAKING when a wake ends early: the task's waker panicked, or
-/// the gather closed while the wake was under way, in which case the waker
-/// is dropped here on the gather's behalf.
-struct LetGo<'a>(&'a ParentWaker);
-
-impl Drop for LetGo<'_> {
-    fn drop(&mut self) {
-        let parent = self.0;
-        if parent.state.fetch_and(!(WAKING | AGAIN), Ordering::AcqRel) & CLOSED != 0 {
-            // SAFETY: `close` saw WAKING and left the cell to us; no other
-            // wake takes WAKING once CLOSED is set.
-            drop(parent.waker.with_mut(|slot| unsafe { (*slot).take() }));
-        }
-    }
-}
-
-// SAFETY: the block is shared between the gather and child wakers on any
-// thread; every mutable part is an atomic or the `ParentWaker` cell, whose
-// protocol gives one thread at a time access to the (`Send + Sync`) waker.
-unsafe impl Send for ParentWaker {}
-// SAFETY: as above.
-unsafe impl Sync for ParentWaker {}
