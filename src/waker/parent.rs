@@ -285,9 +285,10 @@ impl LetGo<'_> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    // SAFETY: clearing PENDING gave `next` to this thread,
-                    // and WAKING keeps everyone else out of `current`.
+                    // SAFETY: clearing PENDING gave `next` to this thread.
                     let fresh = parent.next.with_mut(|slot| unsafe { (*slot).take() });
+                    // SAFETY: WAKING keeps the poller out of `current`, and
+                    // INSTALLING keeps it from reading it.
                     let old = parent
                         .current
                         .with_mut(|slot| unsafe { core::mem::replace(&mut *slot, fresh) });
