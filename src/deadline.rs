@@ -41,10 +41,12 @@ pub(crate) mod sealed {
 ///
 /// ```
 /// use safe_gather::deadline::Deadline;
-/// use safe_gather::gather::{FailFast, SafeGather};
+/// use safe_gather::gather::{FailFast, Iter, SafeGather};
 /// use safe_gather::GatherError;
 ///
-/// async fn count<F, D: Deadline>(gather: SafeGather<Vec<F>, FailFast, D>) -> Result<usize, GatherError<F::Error>>
+/// async fn count<F, D: Deadline>(
+///     gather: SafeGather<Iter<std::vec::IntoIter<F>>, FailFast, D>,
+/// ) -> Result<usize, GatherError<F::Error>>
 /// where
 ///     F: futures_core::TryFuture,
 /// {
@@ -124,10 +126,11 @@ pin_project! {
     /// ```
     /// use std::time::Duration;
     /// use safe_gather::deadline::TimerDeadline;
-    /// use safe_gather::gather::{FailFast, SafeGather};
+    /// use safe_gather::gather::{FailFast, Iter, SafeGather};
     /// use safe_gather::{FuturesTimer, GatherError};
     ///
-    /// type Fetches = SafeGather<Vec<futures::future::Pending<Result<u8, ()>>>, FailFast, TimerDeadline<FuturesTimer>>;
+    /// type Pending = futures::future::Pending<Result<u8, ()>>;
+    /// type Fetches = SafeGather<Iter<std::vec::IntoIter<Pending>>, FailFast, TimerDeadline<FuturesTimer>>;
     ///
     /// let fetches: Fetches = safe_gather::safe_gather(vec![futures::future::pending()]).timeout(Duration::ZERO);
     /// # futures::executor::block_on(async {

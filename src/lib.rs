@@ -124,10 +124,9 @@ mod error;
 pub mod gather;
 #[allow(unsafe_code)]
 mod storage;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod sync;
 pub mod timer;
-#[cfg(feature = "alloc")]
 #[allow(unsafe_code)]
 mod waker;
 
@@ -143,10 +142,9 @@ pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;
 
-use futures_core::TryFuture;
+use core::future::IntoFuture;
 
-#[cfg(feature = "alloc")]
-use alloc::vec::Vec;
+use futures_core::TryFuture;
 
 /// Runs every future of `iter` at once, and resolves to all their values in
 /// input order, or to the first error.
@@ -178,12 +176,13 @@ use alloc::vec::Vec;
 /// # });
 /// ```
 #[cfg(feature = "alloc")]
-pub fn safe_gather<I>(iter: I) -> SafeGather<Vec<I::Item>>
+pub fn safe_gather<I>(iter: I) -> SafeGather<gather::Iter<I::IntoIter>>
 where
     I: IntoIterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    <I::Item as IntoFuture>::IntoFuture: TryFuture,
 {
-    SafeGather::from_storage(storage::VecStorage::new(iter))
+    SafeGather::new(gather::Iter(iter.into_iter()))
 }
 
 /// Runs an array of futures at once, and resolves to an array of their values
@@ -208,8 +207,12 @@ where
 /// assert_eq!(squares, Ok([1, 4, 9]));
 /// # });
 /// ```
-pub fn safe_gather_array<F: TryFuture, const N: usize>(futures: [F; N]) -> SafeGather<[F; N]> {
-    SafeGather::new(futures)
+pub fn safe_gather_array<F, const N: usize>(futures: [F; N]) -> SafeGather<[F::IntoFuture; N]>
+where
+    F: IntoFuture,
+    F::IntoFuture: TryFuture,
+{
+    SafeGather::new(futures.map(IntoFuture::into_future))
 }
 
 /// Runs 1 to 12 futures of different types at once, and resolves to a tuple
@@ -246,7 +249,7 @@ macro_rules! safe_gather {
         ::core::compile_error!("`safe_gather!` needs at least one future")
     };
     ($($future:expr),+ $(,)?) => {
-        $crate::__private::gather_tuple(($($future,)+))
+        $crate::__private::gather_tuple(($(::core::future::IntoFuture::into_future($future),)+))
     };
 }
 

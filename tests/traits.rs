@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use futures::future::FusedFuture;
 use safe_gather::deadline::{SleepDeadline, TimerDeadline};
-use safe_gather::gather::{FailFast, Settled};
+use safe_gather::gather::{FailFast, Iter, Settled};
 use safe_gather::{safe_gather, safe_gather_array, FuturesTimer, SafeGather};
 
 /// Whether `$ty` implements `$trait`, as a `const bool`: the inherent
@@ -34,6 +34,9 @@ macro_rules! implements {
 }
 
 type Plain = Ready<Result<u32, u32>>;
+
+/// The children of `safe_gather(vec)`.
+type VecOf<F> = Iter<std::vec::IntoIter<F>>;
 
 /// Holds an `Rc`: neither `Send` nor `Sync`.
 struct NotSend(#[allow(dead_code)] Rc<()>);
@@ -82,41 +85,43 @@ impl Future for PinnedSleep {
 
 #[test]
 fn send_and_sync_follow_the_children_in_both_directions() {
-    assert!(implements!(SafeGather<Vec<Plain>>: Send));
-    assert!(implements!(SafeGather<Vec<Plain>>: Sync));
+    assert!(implements!(SafeGather<VecOf<Plain>>: Send));
+    assert!(implements!(SafeGather<VecOf<Plain>>: Sync));
     assert!(implements!(SafeGather<[Plain; 3]>: Send));
     assert!(implements!(SafeGather<(Plain, Plain)>: Sync));
 
-    assert!(!implements!(SafeGather<Vec<NotSend>>: Send));
-    assert!(!implements!(SafeGather<Vec<NotSend>>: Sync));
+    assert!(!implements!(SafeGather<VecOf<NotSend>>: Send));
+    assert!(!implements!(SafeGather<VecOf<NotSend>>: Sync));
     assert!(!implements!(SafeGather<[NotSend; 2]>: Send));
     assert!(!implements!(SafeGather<(Plain, NotSend)>: Send));
 
-    assert!(implements!(SafeGather<Vec<NotSync>>: Send));
-    assert!(!implements!(SafeGather<Vec<NotSync>>: Sync));
+    assert!(implements!(SafeGather<VecOf<NotSync>>: Send));
+    assert!(!implements!(SafeGather<VecOf<NotSync>>: Sync));
     assert!(!implements!(SafeGather<(NotSync, Plain)>: Sync));
 }
 
 #[test]
 fn send_and_sync_follow_the_outputs_the_gather_keeps() {
     assert!(implements!(MakesRc: Send));
-    assert!(!implements!(SafeGather<Vec<MakesRc>>: Send));
-    assert!(!implements!(SafeGather<Vec<MakesRc>>: Sync));
+    assert!(!implements!(SafeGather<VecOf<MakesRc>>: Send));
+    assert!(!implements!(SafeGather<VecOf<MakesRc>>: Sync));
     assert!(!implements!(SafeGather<[MakesRc; 1], Settled>: Send));
 }
 
 #[test]
 fn send_and_sync_follow_the_deadline() {
-    assert!(implements!(SafeGather<Vec<Plain>, FailFast, TimerDeadline<FuturesTimer>>: Send));
-    assert!(implements!(SafeGather<Vec<Plain>, Settled, TimerDeadline<FuturesTimer>>: Sync));
-    assert!(!implements!(SafeGather<Vec<Plain>, FailFast, TimerDeadline<Rc<FuturesTimer>>>: Send));
+    assert!(implements!(SafeGather<VecOf<Plain>, FailFast, TimerDeadline<FuturesTimer>>: Send));
+    assert!(implements!(SafeGather<VecOf<Plain>, Settled, TimerDeadline<FuturesTimer>>: Sync));
+    assert!(
+        !implements!(SafeGather<VecOf<Plain>, FailFast, TimerDeadline<Rc<FuturesTimer>>>: Send)
+    );
 }
 
 #[test]
 fn vec_gathers_are_unpin_whatever_their_children() {
-    assert!(implements!(SafeGather<Vec<Pinned>>: Unpin));
-    assert!(implements!(SafeGather<Vec<Pinned>, Settled>: Unpin));
-    assert!(implements!(SafeGather<Vec<Pinned>, FailFast, TimerDeadline<FuturesTimer>>: Unpin));
+    assert!(implements!(SafeGather<VecOf<Pinned>>: Unpin));
+    assert!(implements!(SafeGather<VecOf<Pinned>, Settled>: Unpin));
+    assert!(implements!(SafeGather<VecOf<Pinned>, FailFast, TimerDeadline<FuturesTimer>>: Unpin));
 }
 
 #[test]
@@ -130,11 +135,11 @@ fn array_and_tuple_gathers_are_unpin_exactly_when_their_children_are() {
 #[test]
 fn a_deadline_held_inline_adds_its_own_unpin_ness() {
     assert!(
-        implements!(SafeGather<Vec<Plain>, FailFast, SleepDeadline<futures_timer::Delay>>: Unpin)
+        implements!(SafeGather<VecOf<Plain>, FailFast, SleepDeadline<futures_timer::Delay>>: Unpin)
     );
-    assert!(!implements!(SafeGather<Vec<Plain>, FailFast, SleepDeadline<PinnedSleep>>: Unpin));
+    assert!(!implements!(SafeGather<VecOf<Plain>, FailFast, SleepDeadline<PinnedSleep>>: Unpin));
     assert!(
-        !implements!(SafeGather<Vec<Plain>, FailFast, SleepDeadline<tokio::time::Sleep>>: Unpin)
+        !implements!(SafeGather<VecOf<Plain>, FailFast, SleepDeadline<tokio::time::Sleep>>: Unpin)
     );
 }
 
@@ -146,13 +151,13 @@ fn gathers_are_fused_futures_and_debug() {
     fused(&safe_gather_array([ready(Ok::<u8, ()>(1))]).settled());
     assert_eq!(
         format!("{gather:?}"),
-        "SafeGather { len: 1, running: 0, finished: 0, not_started: 1, mode: FailFast, deadline: NoDeadline, state: \"running\" }"
+        "SafeGather { len: 1, running: 0, finished: 0, not_started: 1, mode: FailFast, deadline: NoDeadline, state: \"unpolled\" }"
     );
     let limited = safe_gather(vec![ready(Ok::<u8, ()>(1))])
         .limit(4)
         .timeout(std::time::Duration::from_secs(1));
     assert_eq!(
         format!("{limited:?}"),
-        "SafeGather { len: 1, running: 0, finished: 0, not_started: 1, mode: FailFast, deadline: TimerDeadline { duration: 1s }, limit: 4, state: \"running\" }"
+        "SafeGather { len: 1, running: 0, finished: 0, not_started: 1, mode: FailFast, deadline: TimerDeadline { duration: 1s }, limit: 4, state: \"unpolled\" }"
     );
 }

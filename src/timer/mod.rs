@@ -19,8 +19,10 @@
 use core::future::Future;
 use core::time::Duration;
 
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+use alloc::sync::Arc;
 #[cfg(feature = "alloc")]
-use alloc::{boxed::Box, rc::Rc, sync::Arc};
+use alloc::{boxed::Box, rc::Rc};
 
 /// A source of sleeps: the one thing a gather needs from a runtime to time out.
 ///
@@ -82,7 +84,7 @@ impl<T: Timer + ?Sized> Timer for Box<T> {
     }
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 impl<T: Timer + ?Sized> Timer for Arc<T> {
     type Sleep = T::Sleep;
 

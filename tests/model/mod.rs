@@ -1136,9 +1136,6 @@ struct ChildModel {
     /// Whether the ledger holds a waker of this child's; `None` while unknown.
     registered: Option<bool>,
     /// Marked since the last drain: polled at the next gather poll.
-    woken: bool,
-    /// A racing wake may still be marked: the next poll may poll it.
-    maybe_woken: bool,
     /// `None` while unknown (after a panic inside the gather).
     dropped: Option<bool>,
 }
@@ -1236,11 +1233,38 @@ struct Model {
     /// The parent waker clones the manual clock holds: one per poll of the
     /// sleep that found it pending. `advance` wakes them all.
     timer_waiters: Vec<usize>,
+    /// Wakers name slots, not children. Without slot reuse slot `i` is child
+    /// `i`; a `.limit(k)` over more than `k` children of a `Vec` runs them in
+    /// a pool of `k` slots: the first `k` in slots `0..k`, and each later one
+    /// in the slot its predecessor vacated first (the pool refills a slot as
+    /// soon as its child finishes). A wake through a waker kept from a child
+    /// that has finished marks its slot, which may hold another child by
+    /// then: that child is polled once more (a spurious poll, never a lost
+    /// one).
+    slot_of: Vec<usize>,
+    occupant: Vec<Option<usize>>,
+    vacant: std::collections::VecDeque<usize>,
+    reuses_slots: bool,
+    /// Slots marked since the last drain.
+    woken: Vec<bool>,
+    /// Slots a racing wake may still have marked: the next poll may poll
+    /// their child.
+    maybe_woken: Vec<bool>,
 }
 
 impl Model {
     fn new(script: &Script) -> Model {
+        let len = script.children.len();
+        let limit = script.limit.unwrap_or(usize::MAX);
+        let reuses_slots = script.kind == Kind::Vec && limit < len;
+        let slots = if reuses_slots { limit } else { len };
         Model {
+            slot_of: vec![usize::MAX; len],
+            occupant: vec![None; slots],
+            vacant: std::collections::VecDeque::new(),
+            reuses_slots,
+            woken: vec![false; slots],
+            maybe_woken: vec![false; slots],
             fail_fast: script.mode == Mode::FailFast,
             limit: script.limit.unwrap_or(usize::MAX),
             children: script
@@ -1253,8 +1277,6 @@ impl Model {
                     state: ChildState::Unstarted,
                     polls: 0,
                     registered: Some(false),
-                    woken: false,
-                    maybe_woken: false,
                     dropped: Some(false),
                 })
                 .collect(),
@@ -1304,7 +1326,7 @@ impl Model {
         if self.closed {
             return;
         }
-        self.children[child].woken = true;
+        self.woken[self.slot_of[child]] = true;
         self.wake_due = true;
         if !self.notified {
             self.notified = true;
@@ -1360,14 +1382,19 @@ impl Model {
         }
         self.wakes_exact = false;
         if self.phase == Phase::Running {
-            self.children[child].maybe_woken = true;
+            self.maybe_woken[self.slot_of[child]] = true;
         }
     }
 
-    /// A racing wake is seen by this poll or the next, never later.
+    /// A racing wake is seen by this poll or the next, never later; by the
+    /// next, its slot may hold another child.
     fn after_poll(&mut self, racing: Option<usize>) {
-        for (id, child) in self.children.iter_mut().enumerate() {
-            child.maybe_woken = Some(id) == racing && child.state == ChildState::Running;
+        self.maybe_woken.fill(false);
+        if let Some(child) = racing {
+            let slot = self.slot_of[child];
+            let running = self.occupant[slot]
+                .is_some_and(|occupant| self.children[occupant].state == ChildState::Running);
+            self.maybe_woken[slot] = running;
         }
     }
 
@@ -1395,16 +1422,16 @@ impl Model {
         }
         self.registered_parent = Some(parent);
         self.notified = false;
-        let drain: Vec<usize> = self
-            .children
-            .iter()
-            .enumerate()
-            .filter(|(id, child)| child.woken || (child.maybe_woken && observed_log.contains(id)))
-            .map(|(id, _)| id)
+        let mut drain: Vec<usize> = (0..self.occupant.len())
+            .filter_map(|slot| {
+                let occupant = self.occupant[slot]?;
+                let racing = self.maybe_woken[slot] && observed_log.contains(&occupant);
+                (self.woken[slot] || racing).then_some(occupant)
+            })
             .collect();
-        for child in &mut self.children {
-            child.woken = false;
-        }
+        // Slot order is not input order in a pool: the gather sorts.
+        drain.sort_unstable();
+        self.woken.fill(false);
         let mut polled = Vec::new();
         let expect = match self.round(&drain, &mut polled) {
             ControlFlow::Break(Stop::Panic(source)) => {
@@ -1440,6 +1467,15 @@ impl Model {
             self.started += 1;
             self.running += 1;
             self.children[child].state = ChildState::Running;
+            let slot = if self.reuses_slots && child >= self.occupant.len() {
+                self.vacant
+                    .pop_front()
+                    .expect("a child finished, or none would start")
+            } else {
+                child
+            };
+            self.slot_of[child] = slot;
+            self.occupant[slot] = Some(child);
             self.poll_child(child, polled)?;
         }
         ControlFlow::Continue(())
@@ -1477,6 +1513,11 @@ impl Model {
 
     /// The child finished, and the gather drops it in place at once.
     fn complete(&mut self, child: usize, outcome: Outcome) -> ControlFlow<Stop> {
+        let slot = self.slot_of[child];
+        self.occupant[slot] = None;
+        if self.reuses_slots {
+            self.vacant.push_back(slot);
+        }
         let model = &mut self.children[child];
         model.state = ChildState::Finished(outcome);
         model.registered = Some(false);

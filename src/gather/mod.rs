@@ -3,186 +3,40 @@
 //! You rarely need this module by name: the entry points and [`SafeGather`]
 //! are re-exported at the crate root. It holds the types that appear in a
 //! gather's full type, `SafeGather<K, M, D>`: the kind of children `K`
-//! ([`Children`]), the mode `M` ([`FailFast`] or [`Settled`]) and the deadline
-//! `D` (see [`deadline`](crate::deadline)).
+//! ([`Children`]: [`Iter`], arrays, tuples), the mode `M` ([`FailFast`] or
+//! [`Settled`]) and the deadline `D` (see [`deadline`](crate::deadline)); and
+//! [`Unordered`], the stream that [`.unordered()`](SafeGather::unordered)
+//! makes of a gather.
+//!
+//! Inside: `engine.rs` decides which children a poll polls and in which
+//! order; `children.rs` says what each kind of children resolves to;
+//! `unordered.rs` hands outcomes out as they land.
 
 use core::fmt;
 use core::future::Future;
-use core::ops::ControlFlow;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
 use futures_core::future::FusedFuture;
-use futures_core::TryFuture;
 use pin_project_lite::pin_project;
-
-#[cfg(feature = "alloc")]
-use alloc::vec::Vec;
 
 use crate::deadline::{Deadline, Expiring, NoDeadline, SleepDeadline, TimerDeadline};
 use crate::error::GatherError;
-#[cfg(feature = "alloc")]
-use crate::storage::VecStorage;
-use crate::storage::{ArrayStorage, Storage, TryStorage};
+use crate::storage::{Keep, Storage};
 use crate::timer::Timer;
-#[cfg(feature = "alloc")]
 use crate::waker::Wakers;
 
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// What a [`SafeGather`] can run: `Vec<F>`, `[F; N]`, and tuples of 1 to 12
-/// futures, each child a [`TryFuture`]. Sealed.
-///
-/// The associated types are what a [settled](SafeGather::settled) gather
-/// resolves to.
-///
-/// # Examples
-///
-/// A helper generic over every kind of gather, settled:
-///
-/// ```
-/// use safe_gather::gather::{Children, SafeGather};
-///
-/// async fn all_outcomes<K: Children>(children: SafeGather<K>) -> K::Settled {
-///     children.settled().await
-/// }
-///
-/// # futures::executor::block_on(async {
-/// let outcomes = all_outcomes(safe_gather::safe_gather_array([async { Ok::<_, ()>(1) }])).await;
-/// assert_eq!(outcomes, [Ok(1)]);
-/// # });
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be gathered",
-    label = "gather a `Vec`, an array, or a tuple of 1 to 12 futures that return `Result`",
-    note = "`safe_gather!` takes 1 to 12 futures; for more, use `safe_gather(iter)` or `safe_gather_array`"
-)]
-pub trait Children: sealed::Sealed {
-    /// One `Result<T, E>` per child, in input order, e.g. `Vec<Result<T, E>>`.
-    type Settled;
-    /// One `Result<T, SlotError<E>>` per child, in input order.
-    type SettledTimed;
-
-    #[doc(hidden)]
-    type Storage: Storage<Settled = Self::Settled, SettledTimed = Self::SettledTimed>;
-
-    #[doc(hidden)]
-    fn into_storage(self) -> Self::Storage;
-}
-
-/// [`Children`] that share one error type, so that a gather of them can fail
-/// fast: every `Vec` and array, and tuples whose futures agree on `E`.
-///
-/// # Examples
-///
-/// ```
-/// use safe_gather::gather::{SafeGather, TryChildren};
-/// use safe_gather::GatherError;
-///
-/// /// Runs any fail-fast gather and counts the values, or reports the failure.
-/// async fn run_all<K: TryChildren>(gather: SafeGather<K>) -> Result<K::Ok, GatherError<K::Error>> {
-///     gather.await
-/// }
-///
-/// # futures::executor::block_on(async {
-/// let values = run_all(safe_gather::safe_gather!(async { Ok::<_, ()>(1u8) }, async { Ok("two") })).await;
-/// assert_eq!(values, Ok((1, "two")));
-/// # });
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "the children of `{Self}` do not share one error type",
-    label = "a fail-fast gather returns one `GatherError<E>`, so every child must fail with the same `E`",
-    note = "map the errors to a common type (e.g. with `TryFutureExt::map_err`), or use `.settled()`, which keeps each child's own error"
-)]
-pub trait TryChildren: Children {
-    /// Every child's value, in input order, e.g. `Vec<T>` or `(A, B, C)`.
-    type Ok;
-    /// The error type the children share.
-    type Error;
-
-    #[doc(hidden)]
-    fn take_error(storage: Pin<&mut Self::Storage>, index: usize) -> Self::Error;
-
-    #[doc(hidden)]
-    fn take_ok(storage: Pin<&mut Self::Storage>) -> Self::Ok;
-}
-
-impl<K> TryChildren for K
-where
-    K: Children,
-    K::Storage: TryStorage,
-{
-    type Ok = <K::Storage as TryStorage>::Ok;
-    type Error = <K::Storage as TryStorage>::Error;
-
-    fn take_error(storage: Pin<&mut Self::Storage>, index: usize) -> Self::Error {
-        storage.take_error(index)
-    }
-
-    fn take_ok(storage: Pin<&mut Self::Storage>) -> Self::Ok {
-        storage.take_ok()
-    }
-}
+mod children;
+mod engine;
+mod unordered;
 
 #[cfg(feature = "alloc")]
-impl<F: TryFuture> sealed::Sealed for Vec<F> {}
+pub use children::Iter;
+pub use children::{Children, TryChildren, UnorderedChildren};
+pub use unordered::Unordered;
 
-#[cfg(feature = "alloc")]
-impl<F: TryFuture> Children for Vec<F> {
-    type Settled = <VecStorage<F> as Storage>::Settled;
-    type SettledTimed = <VecStorage<F> as Storage>::SettledTimed;
-    type Storage = VecStorage<F>;
-
-    fn into_storage(self) -> VecStorage<F> {
-        VecStorage::new(self)
-    }
-}
-
-impl<F: TryFuture, const N: usize> sealed::Sealed for [F; N] {}
-
-impl<F: TryFuture, const N: usize> Children for [F; N] {
-    type Settled = <ArrayStorage<F, N> as Storage>::Settled;
-    type SettledTimed = <ArrayStorage<F, N> as Storage>::SettledTimed;
-    type Storage = ArrayStorage<F, N>;
-
-    fn into_storage(self) -> ArrayStorage<F, N> {
-        ArrayStorage::new(self)
-    }
-}
-
-macro_rules! tuple_children {
-    ($($storage:ident ($($F:ident)+))+) => {$(
-        impl<$($F: TryFuture),+> sealed::Sealed for ($($F,)+) {}
-
-        impl<$($F: TryFuture),+> Children for ($($F,)+) {
-            type Settled = <crate::storage::$storage<$($F),+> as Storage>::Settled;
-            type SettledTimed = <crate::storage::$storage<$($F),+> as Storage>::SettledTimed;
-            type Storage = crate::storage::$storage<$($F),+>;
-
-            fn into_storage(self) -> Self::Storage {
-                crate::storage::$storage::new(self)
-            }
-        }
-    )+};
-}
-
-tuple_children! {
-    Tuple1(A)
-    Tuple2(A B)
-    Tuple3(A B C)
-    Tuple4(A B C D)
-    Tuple5(A B C D E)
-    Tuple6(A B C D E F)
-    Tuple7(A B C D E F G)
-    Tuple8(A B C D E F G H)
-    Tuple9(A B C D E F G H I)
-    Tuple10(A B C D E F G H I J)
-    Tuple11(A B C D E F G H I J K)
-    Tuple12(A B C D E F G H I J K L)
-}
+use engine::{Phase, RoundEnd, Rules, Run};
 
 /// Fail-fast mode, the default: the first error drops every other child and
 /// becomes the gather's error.
@@ -197,11 +51,11 @@ tuple_children! {
 /// use safe_gather::gather::{FailFast, SafeGather};
 ///
 /// struct Startup {
-///     workers: SafeGather<Vec<Ready<Result<u32, String>>>, FailFast, NoDeadline>,
+///     workers: SafeGather<[Ready<Result<u32, String>>; 1], FailFast, NoDeadline>,
 /// }
 ///
-/// let startup = Startup { workers: safe_gather::safe_gather(vec![std::future::ready(Ok(1))]) };
-/// # futures::executor::block_on(async { assert_eq!(startup.workers.await, Ok(vec![1])); });
+/// let startup = Startup { workers: safe_gather::safe_gather_array([std::future::ready(Ok(1))]) };
+/// # futures::executor::block_on(async { assert_eq!(startup.workers.await, Ok([1])); });
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct FailFast;
@@ -229,13 +83,15 @@ pin_project! {
     /// [`safe_gather_array()`](crate::safe_gather_array) and
     /// [`safe_gather!`](crate::safe_gather!).
     ///
-    /// `K` is what runs ([`Children`]: `Vec<F>`, `[F; N]` or a tuple), `M` the
+    /// `K` is what runs ([`Children`]: [`Iter`], `[F; N]` or a tuple), `M` the
     /// mode ([`FailFast`] or [`Settled`]), `D` the deadline
     /// ([`NoDeadline`], [`TimerDeadline`] or [`SleepDeadline`]). The modifiers
     /// [`settled`](SafeGather::settled), [`timeout`](SafeGather::timeout),
     /// [`timeout_with`](SafeGather::timeout_with),
     /// [`deadline`](SafeGather::deadline) and [`limit`](SafeGather::limit)
-    /// can be chained in any order before the first poll.
+    /// can be chained in any order before the first poll (each panics after
+    /// it: a running gather's mode, deadline and limit are fixed), and
+    /// [`unordered`](SafeGather::unordered) turns it into a stream.
     ///
     /// | mode | deadline | resolves to |
     /// |---|---|---|
@@ -243,8 +99,13 @@ pin_project! {
     /// | settled | none | `K::Settled`, e.g. `Vec<Result<T, E>>` |
     /// | settled | timer or sleep | `K::SettledTimed`, e.g. `Vec<Result<T, SlotError<E>>>` |
     ///
-        /// Nothing runs until the first poll. Dropping the gather drops every
+    /// Nothing runs until the first poll. Dropping the gather drops every
     /// child and every output it holds: that is how to cancel it.
+    ///
+    /// A gather is `Send` when its children, their outputs and its deadline
+    /// are, and `Sync` likewise. A gather of an iterator's children keeps
+    /// them on the heap and is `Unpin` whenever its deadline is; an array or
+    /// tuple gather is `Unpin` when its children (and deadline) are.
     ///
     /// # Examples
     ///
@@ -275,155 +136,28 @@ pin_project! {
     }
 }
 
-/// Without `alloc` there is no shared wake block: every poll polls every
-/// running child with the gather's own waker.
-#[cfg(not(feature = "alloc"))]
-#[derive(Debug)]
-struct Wakers;
-
-#[cfg(not(feature = "alloc"))]
-impl Wakers {
-    fn new(_len: usize) -> Self {
-        Wakers
-    }
-
-    fn close(&mut self) {}
-}
-
-/// Where a gather is in its life.
+/// How a gather resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Being polled, or waiting for a wake.
-    Running,
-    /// Resolved; must not be polled again.
-    Done,
-    /// A poll unwound (a child, timer or waker panicked); must not be polled
-    /// again. Set at the start of every poll, cleared when it returns.
-    Poisoned,
-}
-
-/// The counters of one gather.
-#[derive(Debug)]
-struct Run {
-    len: usize,
-    /// Most children in flight at once (`usize::MAX` unless limited).
-    limit: usize,
-    /// Children `0..started` have had their first poll.
-    started: usize,
-    /// Started and not yet finished.
-    running: usize,
-    /// Finished, successfully or not.
-    finished: usize,
-    phase: Phase,
-}
-
-/// How a poll ended, when the gather resolves.
 enum Outcome {
     /// Every child finished (and in fail-fast mode, succeeded).
     Complete,
-    /// Child `index` failed (fail-fast mode only).
-    Failed(usize),
+    /// Child `index` failed (fail-fast mode only), in slot `slot`.
+    Failed { index: usize, slot: usize },
     /// The deadline passed first.
     TimedOut,
 }
 
-impl Run {
-    fn new(len: usize) -> Self {
-        Run {
-            len,
-            limit: usize::MAX,
-            started: 0,
-            running: 0,
-            finished: 0,
-            phase: Phase::Running,
-        }
-    }
-
-    /// Polls child `index` once. Breaks with the index if it failed and the
-    /// gather fails fast.
-    #[inline]
-    fn poll_child<S: Storage>(
-        &mut self,
-        storage: Pin<&mut S>,
-        index: usize,
-        cx: &mut Context<'_>,
-        fail_fast: bool,
-    ) -> ControlFlow<usize> {
-        match storage.poll_child(index, cx) {
-            Poll::Pending => ControlFlow::Continue(()),
-            Poll::Ready(ok) => {
-                self.running -= 1;
-                self.finished += 1;
-                if fail_fast && !ok {
-                    ControlFlow::Break(index)
-                } else {
-                    ControlFlow::Continue(())
-                }
-            }
-        }
-    }
-
-    /// The next child to start, if the limit allows one more in flight.
-    #[inline]
-    fn start_next(&mut self) -> Option<usize> {
-        if self.started == self.len || self.running == self.limit {
-            return None;
-        }
-        self.started += 1;
-        self.running += 1;
-        Some(self.started - 1)
-    }
-
-    /// One round: the children woken since the last round, in ascending
-    /// order, then first polls of children not yet started, while the limit
-    /// allows. Each child is polled at most once.
-    #[cfg(feature = "alloc")]
-    fn poll_round<S: Storage>(
-        &mut self,
-        mut storage: Pin<&mut S>,
-        wakers: &Wakers,
-        fail_fast: bool,
-        cx: &mut Context<'_>,
-    ) -> ControlFlow<usize> {
-        wakers.begin_poll(cx.waker());
-        wakers.drain(|index, waker| {
-            self.poll_child(
-                storage.as_mut(),
-                index,
-                &mut Context::from_waker(waker),
-                fail_fast,
-            )
-        })?;
-        while let Some(index) = self.start_next() {
-            let waker = wakers.waker_for(index);
-            self.poll_child(
-                storage.as_mut(),
-                index,
-                &mut Context::from_waker(&waker),
-                fail_fast,
-            )?;
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// One round without `alloc`: every started child that is still running
-    /// is polled with the gather's own waker, then new children start.
-    #[cfg(not(feature = "alloc"))]
-    fn poll_round<S: Storage>(
-        &mut self,
-        mut storage: Pin<&mut S>,
-        _wakers: &Wakers,
-        fail_fast: bool,
-        cx: &mut Context<'_>,
-    ) -> ControlFlow<usize> {
-        for index in 0..self.started {
-            self.poll_child(storage.as_mut(), index, cx, fail_fast)?;
-        }
-        while let Some(index) = self.start_next() {
-            self.poll_child(storage.as_mut(), index, cx, fail_fast)?;
-        }
-        ControlFlow::Continue(())
-    }
+/// What one poll of the engine came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Pending,
+    /// A child finished in `slot`, to be handed out; the gather runs on.
+    Landed {
+        slot: usize,
+    },
+    /// The gather resolved: its wakers and deadline are let go; the caller
+    /// hands over or drops what the storage holds, then marks it done.
+    Resolved(Outcome),
 }
 
 impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
@@ -437,30 +171,50 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
         }
     }
 
-    /// Polls the children and the deadline; returns how the gather resolved,
-    /// with the gather already marked done and its wakers and deadline let go.
-    fn poll_engine(self: Pin<&mut Self>, fail_fast: bool, cx: &mut Context<'_>) -> Poll<Outcome> {
+    /// Polls the children and the deadline (see `engine.rs`).
+    fn poll_engine(self: Pin<&mut Self>, keep: Keep, rules: Rules, cx: &mut Context<'_>) -> Step {
         let this = self.project();
         let run = this.run;
-        match run.phase {
-            Phase::Running => {}
+        let first = match run.phase {
+            Phase::Unpolled => true,
+            Phase::Running => false,
             Phase::Done => panic!("`SafeGather` polled after it completed"),
             Phase::Poisoned => panic!("`SafeGather` polled after a panic in an earlier poll"),
-        }
+        };
         // Until this poll returns normally: a panic below leaves it poisoned.
         run.phase = Phase::Poisoned;
+        let mut storage = this.storage;
         let mut deadline = this.deadline;
-        let outcome = if run.len == 0 {
-            Outcome::Complete
-        } else {
-            deadline.as_mut().start();
-            match run.poll_round(this.storage, this.wakers, fail_fast, cx) {
-                ControlFlow::Break(index) => Outcome::Failed(index),
-                ControlFlow::Continue(()) if run.finished == run.len => Outcome::Complete,
-                ControlFlow::Continue(()) if deadline.as_mut().poll_passed(cx) => Outcome::TimedOut,
-                ControlFlow::Continue(()) => {
+        let outcome = 'resolve: {
+            if first {
+                let begun = storage.as_mut().begin(keep, run.limit);
+                if begun.empty {
+                    // Rule 1: resolved at the first poll, whatever the deadline.
+                    run.exhausted = true;
+                    break 'resolve Outcome::Complete;
+                }
+                this.wakers.set_slots(begun.slots);
+                run.schedule = begun.schedule;
+                deadline.as_mut().start();
+            }
+            match run.round(storage.as_mut(), this.wakers, cx, rules) {
+                RoundEnd::Failed { index, slot } => Outcome::Failed { index, slot },
+                RoundEnd::Landed { slot } => {
                     run.phase = Phase::Running;
-                    return Poll::Pending;
+                    return Step::Landed { slot };
+                }
+                RoundEnd::Idle | RoundEnd::Paused if run.is_complete() => Outcome::Complete,
+                RoundEnd::Idle | RoundEnd::Paused if deadline.as_mut().poll_passed(cx) => {
+                    Outcome::TimedOut
+                }
+                end => {
+                    if end == RoundEnd::Paused {
+                        // The budget is spent: the children left are polled
+                        // at the next poll, which this asks for.
+                        cx.waker().wake_by_ref();
+                    }
+                    run.phase = Phase::Running;
+                    return Step::Pending;
                 }
             }
         };
@@ -468,7 +222,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
         // cannot wake it; then the sleep.
         this.wakers.close();
         deadline.finish();
-        Poll::Ready(outcome)
+        Step::Resolved(outcome)
     }
 
     /// The poll that resolved the gather finished its work normally.
@@ -476,15 +230,31 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
         self.project().run.phase = Phase::Done;
     }
 
+    /// Panics if the gather was polled: `modifier` comes too late.
+    #[track_caller]
+    fn assert_unpolled(&self, modifier: &str) {
+        assert!(
+            self.run.phase == Phase::Unpolled,
+            "`SafeGather::{modifier}` called after the gather was first polled: \
+             modifiers configure a gather before it starts"
+        );
+    }
+
     /// Limits how many children run at once: the first `n` start at the first
     /// poll, and each one that finishes starts the next, in input order.
     /// Children not yet started are not polled (nor, in fail-fast mode when a
-    /// sibling fails or on timeout, ever: they are dropped unpolled). Outputs
-    /// stay in input order.
+    /// sibling fails or on timeout, ever: they are dropped unpolled, or for an
+    /// iterator never taken from it). Outputs stay in input order.
+    ///
+    /// Over an iterator, at most `n` children exist at any moment: they live
+    /// in a pool of `n` slots reused in place, so a limited gather's memory
+    /// for children is O(n) however long its input (see
+    /// [`safe_gather`](crate::safe_gather()#lazily)).
     ///
     /// # Panics
     ///
-    /// If `n` is 0, which could never make progress.
+    /// If `n` is 0, which could never make progress; and if the gather was
+    /// already polled, like every modifier.
     ///
     /// # Examples
     ///
@@ -511,7 +281,9 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert!(most.load(Ordering::SeqCst) <= 3);
     /// # });
     /// ```
+    #[track_caller]
     pub fn limit(mut self, n: usize) -> Self {
+        self.assert_unpolled("limit");
         assert!(
             n > 0,
             "`SafeGather::limit` needs at least one child in flight, got 0"
@@ -520,42 +292,50 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
         self
     }
 
-    /// The number of children.
+    /// The number of children: for an iterator, those taken from it so far
+    /// plus those it still reports (its `size_hint`'s lower bound), which is
+    /// exact for inputs of known length (`Vec`, arrays, ranges, and maps over
+    /// them) and a lower bound otherwise.
     ///
     /// ```
     /// use std::future::ready;
     ///
     /// let gather = safe_gather::safe_gather_array([ready(Ok::<_, ()>(1)), ready(Ok(2))]);
     /// assert_eq!(gather.len(), 2);
+    ///
+    /// // An iterator of unknown length reports what it knows.
+    /// let mut left = 3;
+    /// let jobs = std::iter::from_fn(move || (left > 0).then(|| { left -= 1; ready(Ok::<_, ()>(left)) }));
+    /// assert_eq!(safe_gather::safe_gather(jobs).len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.run.len
+        self.storage.len()
     }
 
-    /// Whether there are no children (such a gather resolves at its first
-    /// poll).
+    /// Whether the gather is known to have no children (it then resolves at
+    /// its first poll). An iterator of unknown length is not known to be
+    /// empty until the gather's first poll asks it.
     ///
     /// ```
-    /// let gather = safe_gather::safe_gather(Vec::<std::future::Ready<Result<(), ()>>>::new());
+    /// use std::future::{ready, Ready};
+    ///
+    /// let gather = safe_gather::safe_gather(Vec::<Ready<Result<(), ()>>>::new());
     /// assert!(gather.is_empty());
+    /// let gather = safe_gather::safe_gather([ready(Ok::<_, ()>(()))]);
+    /// assert!(!gather.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.run.len == 0
+        self.storage.is_empty()
     }
 }
 
 impl<K: Children> SafeGather<K> {
     pub(crate) fn new(children: K) -> Self {
-        SafeGather::from_storage(children.into_storage())
-    }
-
-    pub(crate) fn from_storage(storage: K::Storage) -> Self {
-        let len = storage.len();
         SafeGather::from_parts(
-            storage,
+            children.into_storage(),
             NoDeadline,
-            Run::new(len),
-            Wakers::new(len),
+            Run::new(),
+            Wakers::new(),
             FailFast,
         )
     }
@@ -573,6 +353,10 @@ impl<K: Children, D: Deadline> SafeGather<K, FailFast, D> {
     /// dropped and reported as [`SlotError::TimedOut`](crate::SlotError::TimedOut);
     /// there is no overall error.
     ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier.
+    ///
     /// # Examples
     ///
     /// ```
@@ -585,7 +369,9 @@ impl<K: Children, D: Deadline> SafeGather<K, FailFast, D> {
     /// # });
     /// ```
     #[doc(alias = "return_exceptions")]
+    #[track_caller]
     pub fn settled(self) -> SafeGather<K, Settled, D> {
+        self.assert_unpolled("settled");
         SafeGather::from_parts(self.storage, self.deadline, self.run, self.wakers, Settled)
     }
 }
@@ -601,6 +387,10 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// running and marks them [`SlotError::TimedOut`](crate::SlotError::TimedOut).
     /// `Duration::ZERO` polls the children once, then times out unless they
     /// are done; a duration too large for the timer never fires.
+    ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier.
     ///
     /// # Examples
     ///
@@ -618,6 +408,7 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// # });
     /// ```
     #[cfg(feature = "futures-timer")]
+    #[track_caller]
     pub fn timeout(
         self,
         duration: Duration,
@@ -627,6 +418,10 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
 
     /// An overall deadline `duration` after the first poll, on `timer`: as
     /// [`timeout`](SafeGather::timeout), with any [`Timer`].
+    ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier.
     ///
     /// # Examples
     ///
@@ -640,11 +435,13 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// assert_eq!(values, Ok(vec![1, 2]));
     /// # });
     /// ```
+    #[track_caller]
     pub fn timeout_with<T: Timer>(
         self,
         timer: T,
         duration: Duration,
     ) -> SafeGather<K, M, TimerDeadline<T>> {
+        self.assert_unpolled("timeout_with");
         let deadline = TimerDeadline::new(timer, duration);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
@@ -655,6 +452,10 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// smol's timer, which yields an `Instant`, works directly). Otherwise as
     /// [`timeout`](SafeGather::timeout). The gather holds the sleep inline, so
     /// it is `Unpin` only if the sleep is.
+    ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier.
     ///
     /// # Examples
     ///
@@ -669,35 +470,48 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// assert!(outcomes[0].as_ref().unwrap_err().is_timeout());
     /// # });
     /// ```
+    #[track_caller]
     pub fn deadline<S: Future>(self, sleep: S) -> SafeGather<K, M, SleepDeadline<S>> {
+        self.assert_unpolled("deadline");
         let deadline = SleepDeadline::new(sleep);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
 }
 
+const FAIL_FAST: Rules = Rules {
+    fail_fast: true,
+    one_at_a_time: false,
+};
+const SETTLED: Rules = Rules {
+    fail_fast: false,
+    one_at_a_time: false,
+};
+
 impl<K: TryChildren, D: Deadline> Future for SafeGather<K, FailFast, D> {
     type Output = Result<K::Ok, GatherError<K::Error>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let outcome = match self.as_mut().poll_engine(true, cx) {
-            Poll::Ready(outcome) => outcome,
-            Poll::Pending => return Poll::Pending,
+        let outcome = match self.as_mut().poll_engine(Keep::Values, FAIL_FAST, cx) {
+            Step::Resolved(outcome) => outcome,
+            Step::Pending => return Poll::Pending,
+            Step::Landed { .. } => unreachable!("safe-gather: a gather hands out nothing"),
         };
         let this = self.as_mut().project();
         let mut storage = this.storage;
         let result = match outcome {
             Outcome::Complete => Ok(K::take_ok(storage.as_mut())),
-            Outcome::Failed(index) => {
+            Outcome::Failed { index, .. } => {
                 let error = K::take_error(storage.as_mut(), index);
                 storage.as_mut().drop_all();
                 Err(GatherError::Failed { index, error })
             }
             Outcome::TimedOut => {
+                let total = storage.len();
                 storage.as_mut().drop_all();
                 let completed = this.run.finished;
                 Err(GatherError::TimedOut {
                     completed,
-                    pending: this.run.len - completed,
+                    pending: total - completed,
                 })
             }
         };
@@ -710,13 +524,14 @@ impl<K: Children> Future for SafeGather<K, Settled, NoDeadline> {
     type Output = K::Settled;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.as_mut().poll_engine(false, cx) {
-            Poll::Ready(_) => {
+        match self.as_mut().poll_engine(Keep::Outcomes, SETTLED, cx) {
+            Step::Resolved(_) => {
                 let outcomes = self.as_mut().project().storage.take_settled();
                 self.mark_done();
                 Poll::Ready(outcomes)
             }
-            Poll::Pending => Poll::Pending,
+            Step::Pending => Poll::Pending,
+            Step::Landed { .. } => unreachable!("safe-gather: a gather hands out nothing"),
         }
     }
 }
@@ -725,13 +540,14 @@ impl<K: Children, D: Expiring> Future for SafeGather<K, Settled, D> {
     type Output = K::SettledTimed;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.as_mut().poll_engine(false, cx) {
-            Poll::Ready(_) => {
+        match self.as_mut().poll_engine(Keep::Timed, SETTLED, cx) {
+            Step::Resolved(_) => {
                 let outcomes = self.as_mut().project().storage.take_settled_timed();
                 self.mark_done();
                 Poll::Ready(outcomes)
             }
-            Poll::Pending => Poll::Pending,
+            Step::Pending => Poll::Pending,
+            Step::Landed { .. } => unreachable!("safe-gather: a gather hands out nothing"),
         }
     }
 }
@@ -743,7 +559,7 @@ where
     /// True once the gather has resolved (or a poll of it panicked): polling
     /// it again would panic.
     fn is_terminated(&self) -> bool {
-        self.run.phase != Phase::Running
+        matches!(self.run.phase, Phase::Done | Phase::Poisoned)
     }
 }
 
@@ -751,16 +567,20 @@ impl<K: Children, M: fmt::Debug, D: fmt::Debug> fmt::Debug for SafeGather<K, M, 
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let run = &self.run;
         let mut out = f.debug_struct("SafeGather");
-        out.field("len", &run.len)
+        out.field("len", &self.storage.len())
             .field("running", &run.running)
             .field("finished", &run.finished)
-            .field("not_started", &(run.len - run.started))
+            .field(
+                "not_started",
+                &self.storage.len().saturating_sub(run.started),
+            )
             .field("mode", &self.mode)
             .field("deadline", &self.deadline);
         if run.limit != usize::MAX {
             out.field("limit", &run.limit);
         }
         let state = match run.phase {
+            Phase::Unpolled => "unpolled",
             Phase::Running => "running",
             Phase::Done => "done",
             Phase::Poisoned => "poisoned",

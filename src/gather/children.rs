@@ -1,0 +1,258 @@
+//! What a gather can run: the kinds of children, and the traits that say
+//! what each kind resolves to.
+
+#[cfg(feature = "alloc")]
+use core::future::IntoFuture;
+use core::pin::Pin;
+
+use futures_core::TryFuture;
+
+#[cfg(feature = "alloc")]
+use crate::storage::pool::Fut;
+#[cfg(feature = "alloc")]
+use crate::storage::IterStorage;
+use crate::storage::{ArrayStorage, Storage, TryStorage, UnorderedStorage};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What a [`SafeGather`](super::SafeGather) can run: an iterator's children ([`Iter`]),
+/// `[F; N]`, and tuples of 1 to 12 futures, each child a [`TryFuture`].
+/// Sealed.
+///
+/// The associated types are what a [settled](super::SafeGather::settled) gather
+/// resolves to.
+///
+/// # Examples
+///
+/// A helper generic over every kind of gather, settled:
+///
+/// ```
+/// use safe_gather::gather::{Children, SafeGather};
+///
+/// async fn all_outcomes<K: Children>(children: SafeGather<K>) -> K::Settled {
+///     children.settled().await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let outcomes = all_outcomes(safe_gather::safe_gather_array([async { Ok::<_, ()>(1) }])).await;
+/// assert_eq!(outcomes, [Ok(1)]);
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be gathered",
+    label = "gather an iterator, an array, or a tuple of 1 to 12 futures that return `Result`",
+    note = "`safe_gather!` takes 1 to 12 futures; for more, use `safe_gather(iter)` or `safe_gather_array`"
+)]
+pub trait Children: sealed::Sealed {
+    /// One `Result<T, E>` per child, in input order, e.g. `Vec<Result<T, E>>`.
+    type Settled;
+    /// One `Result<T, SlotError<E>>` per child, in input order.
+    type SettledTimed;
+
+    #[doc(hidden)]
+    type Storage: Storage<Settled = Self::Settled, SettledTimed = Self::SettledTimed>;
+
+    #[doc(hidden)]
+    fn into_storage(self) -> Self::Storage;
+}
+
+/// [`Children`] that share one error type, so that a gather of them can fail
+/// fast: every iterator's and array's, and tuples whose futures agree on `E`.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{SafeGather, TryChildren};
+/// use safe_gather::GatherError;
+///
+/// /// Runs any fail-fast gather and counts the values, or reports the failure.
+/// async fn run_all<K: TryChildren>(gather: SafeGather<K>) -> Result<K::Ok, GatherError<K::Error>> {
+///     gather.await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let values = run_all(safe_gather::safe_gather!(async { Ok::<_, ()>(1u8) }, async { Ok("two") })).await;
+/// assert_eq!(values, Ok((1, "two")));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the children of `{Self}` do not share one error type",
+    label = "a fail-fast gather returns one `GatherError<E>`, so every child must fail with the same `E`",
+    note = "map the errors to a common type (e.g. with `TryFutureExt::map_err`), or use `.settled()`, which keeps each child's own error"
+)]
+pub trait TryChildren: Children {
+    /// Every child's value, in input order, e.g. `Vec<T>` or `(A, B, C)`.
+    type Ok;
+    /// The error type the children share.
+    type Error;
+
+    #[doc(hidden)]
+    fn take_error(storage: Pin<&mut Self::Storage>, index: usize) -> Self::Error;
+
+    #[doc(hidden)]
+    fn take_ok(storage: Pin<&mut Self::Storage>) -> Self::Ok;
+}
+
+impl<K> TryChildren for K
+where
+    K: Children,
+    K::Storage: TryStorage,
+{
+    type Ok = <K::Storage as TryStorage>::Ok;
+    type Error = <K::Storage as TryStorage>::Error;
+
+    fn take_error(storage: Pin<&mut Self::Storage>, index: usize) -> Self::Error {
+        storage.take_error(index)
+    }
+
+    fn take_ok(storage: Pin<&mut Self::Storage>) -> Self::Ok {
+        storage.take_ok()
+    }
+}
+
+/// The children of [`safe_gather(iter)`](crate::safe_gather()): an iterator
+/// of futures (or of anything that converts into one, [`IntoFuture`]), taken
+/// from as the gather needs them (see
+/// [`safe_gather`](crate::safe_gather()#lazily)). You name it only when you
+/// write a gather's type out.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Ready;
+/// use safe_gather::gather::{Iter, SafeGather};
+///
+/// type Batch = SafeGather<Iter<std::vec::IntoIter<Ready<Result<u8, ()>>>>>;
+///
+/// let batch: Batch = safe_gather::safe_gather(vec![std::future::ready(Ok(1))]);
+/// # futures::executor::block_on(async { assert_eq!(batch.await, Ok(vec![1])); });
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Debug)]
+pub struct Iter<I>(pub(crate) I);
+
+#[cfg(feature = "alloc")]
+impl<I> sealed::Sealed for Iter<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+}
+
+#[cfg(feature = "alloc")]
+impl<I> Children for Iter<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type Settled = <IterStorage<I> as Storage>::Settled;
+    type SettledTimed = <IterStorage<I> as Storage>::SettledTimed;
+    type Storage = IterStorage<I>;
+
+    fn into_storage(self) -> IterStorage<I> {
+        IterStorage::new(self.0)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<I> UnorderedChildren for Iter<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type Ok = <Fut<I> as TryFuture>::Ok;
+    type Error = <Fut<I> as TryFuture>::Error;
+}
+
+impl<F: TryFuture, const N: usize> sealed::Sealed for [F; N] {}
+
+impl<F: TryFuture, const N: usize> Children for [F; N] {
+    type Settled = <ArrayStorage<F, N> as Storage>::Settled;
+    type SettledTimed = <ArrayStorage<F, N> as Storage>::SettledTimed;
+    type Storage = ArrayStorage<F, N>;
+
+    fn into_storage(self) -> ArrayStorage<F, N> {
+        ArrayStorage::new(self)
+    }
+}
+
+impl<F: TryFuture, const N: usize> UnorderedChildren for [F; N] {
+    type Ok = F::Ok;
+    type Error = F::Error;
+}
+
+macro_rules! tuple_children {
+    ($($storage:ident ($($F:ident)+))+) => {$(
+        impl<$($F: TryFuture),+> sealed::Sealed for ($($F,)+) {}
+
+        impl<$($F: TryFuture),+> Children for ($($F,)+) {
+            type Settled = <crate::storage::$storage<$($F),+> as Storage>::Settled;
+            type SettledTimed = <crate::storage::$storage<$($F),+> as Storage>::SettledTimed;
+            type Storage = crate::storage::$storage<$($F),+>;
+
+            fn into_storage(self) -> Self::Storage {
+                crate::storage::$storage::new(self)
+            }
+        }
+    )+};
+}
+
+tuple_children! {
+    Tuple1(A)
+    Tuple2(A B)
+    Tuple3(A B C)
+    Tuple4(A B C D)
+    Tuple5(A B C D E)
+    Tuple6(A B C D E F)
+    Tuple7(A B C D E F G)
+    Tuple8(A B C D E F G H)
+    Tuple9(A B C D E F G H I)
+    Tuple10(A B C D E F G H I J)
+    Tuple11(A B C D E F G H I J K)
+    Tuple12(A B C D E F G H I J K L)
+}
+
+/// [`Children`] of one type, whose outcomes a gather can hand out as they
+/// land: [`.unordered()`](super::SafeGather::unordered) exists for an iterator's
+/// children and for arrays, not for tuples. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use safe_gather::gather::{SafeGather, UnorderedChildren};
+///
+/// /// The index of the first child to finish successfully.
+/// async fn first_done<K: UnorderedChildren>(gather: SafeGather<K>) -> Option<usize> {
+///     let mut landed = std::pin::pin!(gather.unordered());
+///     while let Some(item) = landed.next().await {
+///         if let Ok((index, _)) = item {
+///             return Some(index);
+///         }
+///     }
+///     None
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let jobs = [futures::future::ready(Ok::<_, ()>(1)), futures::future::ready(Ok(2))];
+/// assert_eq!(first_done(safe_gather::safe_gather_array(jobs)).await, Some(0));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`.unordered()` needs children of one type, and `{Self}` are not",
+    label = "a tuple's children each have their own type",
+    note = "gather an iterator or an array instead; for futures of different types, map them to one type first (e.g. with `futures::future::Either` or boxing)"
+)]
+pub trait UnorderedChildren:
+    Children<Storage: UnorderedStorage<ChildOk = Self::Ok, ChildError = Self::Error>>
+{
+    /// A child's value.
+    type Ok;
+    /// A child's error.
+    type Error;
+}

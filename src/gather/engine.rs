@@ -1,0 +1,267 @@
+//! One gather poll: which children are polled, in which order, and when it
+//! stops.
+//!
+//! A *round* polls the children woken since the last one, in ascending input
+//! order, then starts children not yet started, in input order, while the
+//! limit allows (each gets its first poll at once). Each child is polled at
+//! most once per round, so a child that wakes itself while polled is polled
+//! again at the next round, never in a loop inside one. A round stops early
+//! when a child fails (fail-fast), when a child finishes and the gather hands
+//! outputs out one at a time (`.unordered()`), or when its budget of child
+//! polls is spent; a stopped round leaves the children it did not reach for
+//! the next one, still in order.
+//!
+//! Two schedules, by storage:
+//!
+//! * **Direct**: slot `i` holds child `i`, so visiting the woken slots in
+//!   slot order (the bitmap's drain) is input order. Arrays, tuples, and an
+//!   iterator's children when each has a slot of its own.
+//! * **Queued**: a pool reuses its slots, so slot order says nothing about
+//!   input order. At the start of a round the woken slots are drained into
+//!   the pool's queue and sorted by child index; each child that finishes
+//!   hands its slot to the next child, which goes to the back of the queue
+//!   (its index is the highest so far, so the queue stays sorted) and is
+//!   polled in the same round. A round that stops early leaves the rest of
+//!   the queue for the next, which drains the wakers again only once the
+//!   queue is empty.
+
+use core::pin::Pin;
+use core::task::{Context, Waker};
+
+use crate::storage::{Finished, Polled, Schedule, Storage};
+use crate::waker::{Visit, Wakers};
+
+/// Where a gather is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not polled yet: modifiers may still change it.
+    Unpolled,
+    /// Being polled, or waiting for a wake.
+    Running,
+    /// Resolved; must not be polled again.
+    Done,
+    /// A poll unwound (a child, its input, a timer or a waker panicked); must
+    /// not be polled again. Set at the start of every poll, cleared when it
+    /// returns.
+    Poisoned,
+}
+
+/// What a round may do, by mode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// The first error ends the round (and the gather).
+    pub(crate) fail_fast: bool,
+    /// Each finished child ends the round, to be handed out.
+    pub(crate) one_at_a_time: bool,
+}
+
+/// How a round ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RoundEnd {
+    /// Nothing left to poll until a wake.
+    Idle,
+    /// The budget ran out with children left to poll.
+    Paused,
+    /// Child `index` failed (fail-fast), in slot `slot`.
+    Failed { index: usize, slot: usize },
+    /// A child finished in `slot`, to be handed out (`one_at_a_time`).
+    Landed { slot: usize },
+}
+
+/// The counters of one gather.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// Most children in flight at once (`usize::MAX` unless limited).
+    pub(crate) limit: usize,
+    /// Most child polls per gather poll.
+    pub(crate) budget: usize,
+    /// Children `0..started` have been started (taken and first polled, or
+    /// queued for their first poll).
+    pub(crate) started: usize,
+    /// Started and not yet finished.
+    pub(crate) running: usize,
+    /// Finished, successfully or not.
+    pub(crate) finished: usize,
+    /// The input has no more children to start.
+    pub(crate) exhausted: bool,
+    /// Slots in the storage's queue (queued schedule).
+    queued: usize,
+    pub(crate) schedule: Schedule,
+    pub(crate) phase: Phase,
+}
+
+impl Run {
+    pub(crate) fn new() -> Self {
+        Run {
+            limit: usize::MAX,
+            budget: usize::MAX,
+            started: 0,
+            running: 0,
+            finished: 0,
+            exhausted: false,
+            queued: 0,
+            schedule: Schedule::Direct,
+            phase: Phase::Unpolled,
+        }
+    }
+
+    /// Every child started has finished, and no more will start.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.exhausted && self.running == 0
+    }
+
+    /// One round (see the module docs).
+    pub(crate) fn round<S: Storage>(
+        &mut self,
+        storage: Pin<&mut S>,
+        wakers: &mut Wakers,
+        cx: &mut Context<'_>,
+        rules: Rules,
+    ) -> RoundEnd {
+        wakers.begin_poll(cx.waker());
+        match self.schedule {
+            Schedule::Direct => self.direct_round(storage, wakers, cx.waker(), rules),
+            Schedule::Queued => self.queued_round(storage, wakers, cx.waker(), rules),
+        }
+    }
+
+    /// Counts a finished child; says whether it ends the round.
+    #[inline]
+    fn finish(&mut self, finished: Finished, slot: usize, rules: Rules) -> Option<RoundEnd> {
+        self.running -= 1;
+        self.finished += 1;
+        if rules.fail_fast && !finished.ok {
+            Some(RoundEnd::Failed {
+                index: finished.index,
+                slot,
+            })
+        } else if rules.one_at_a_time {
+            Some(RoundEnd::Landed { slot })
+        } else {
+            None
+        }
+    }
+
+    fn direct_round<S: Storage>(
+        &mut self,
+        mut storage: Pin<&mut S>,
+        wakers: &mut Wakers,
+        parent: &Waker,
+        rules: Rules,
+    ) -> RoundEnd {
+        let mut budget = self.budget;
+        let started = self.started;
+        let stopped = wakers.drain(parent, started, |slot, waker| {
+            if budget == 0 {
+                return Visit::PauseBefore(RoundEnd::Paused);
+            }
+            match storage
+                .as_mut()
+                .poll_slot(slot, &mut Context::from_waker(waker))
+            {
+                Polled::Vacant => Visit::Next,
+                Polled::Pending => {
+                    budget -= 1;
+                    Visit::Next
+                }
+                Polled::Finished(finished) => {
+                    budget -= 1;
+                    match self.finish(finished, slot, rules) {
+                        None => Visit::Next,
+                        Some(end @ RoundEnd::Failed { .. }) => Visit::Finish(end),
+                        Some(end) => Visit::PauseAfter(end),
+                    }
+                }
+            }
+        });
+        if let Some(end) = stopped {
+            return end;
+        }
+        while !self.exhausted && self.running < self.limit {
+            if budget == 0 {
+                return RoundEnd::Paused;
+            }
+            let Some(slot) = storage.as_mut().start_next(self.started) else {
+                self.exhausted = true;
+                break;
+            };
+            self.started += 1;
+            self.running += 1;
+            budget -= 1;
+            let waker = wakers.waker_for(slot, parent);
+            if let Polled::Finished(finished) = storage
+                .as_mut()
+                .poll_slot(slot, &mut Context::from_waker(&waker))
+            {
+                if let Some(end) = self.finish(finished, slot, rules) {
+                    return end;
+                }
+            }
+        }
+        RoundEnd::Idle
+    }
+
+    fn queued_round<S: Storage>(
+        &mut self,
+        mut storage: Pin<&mut S>,
+        wakers: &mut Wakers,
+        parent: &Waker,
+        rules: Rules,
+    ) -> RoundEnd {
+        if self.queued == 0 {
+            let queued = &mut self.queued;
+            let upto = self.started;
+            wakers.drain(parent, upto, |slot, _| {
+                // A stale wake of a slot left vacant is dropped here.
+                if storage.is_running(slot) {
+                    storage.as_mut().queue_push(slot);
+                    *queued += 1;
+                }
+                Visit::<()>::Next
+            });
+            if self.queued > 1 {
+                storage.as_mut().queue_sort();
+            }
+        }
+        let mut budget = self.budget;
+        loop {
+            // Children start while the limit allows, each queued behind the
+            // rest: its index is the highest so far.
+            while !self.exhausted && self.running < self.limit {
+                match storage.as_mut().start_next(self.started) {
+                    Some(slot) => {
+                        self.started += 1;
+                        self.running += 1;
+                        storage.as_mut().queue_push(slot);
+                        self.queued += 1;
+                    }
+                    None => self.exhausted = true,
+                }
+            }
+            if self.queued == 0 {
+                return RoundEnd::Idle;
+            }
+            if budget == 0 {
+                return RoundEnd::Paused;
+            }
+            let Some(slot) = storage.as_mut().queue_pop() else {
+                unreachable!("safe-gather: the queue holds `queued` slots")
+            };
+            self.queued -= 1;
+            let waker = wakers.waker_for(slot, parent);
+            match storage
+                .as_mut()
+                .poll_slot(slot, &mut Context::from_waker(&waker))
+            {
+                Polled::Vacant => {}
+                Polled::Pending => budget -= 1,
+                Polled::Finished(finished) => {
+                    budget -= 1;
+                    if let Some(end) = self.finish(finished, slot, rules) {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! Children taken lazily from an iterator, into one boxed slice of slots or a
+//! fixed pool reused in place.
+//!
+//! Nothing is taken from the iterator before the gather's first poll. Then:
+//!
+//! * **No limit, or no more children than the limit**: every child is taken
+//!   at once into a boxed slice, one slot each (slot `i` holds child `i`).
+//!   Three allocations in all for an input of exact length: the slots, the
+//!   output buffer, and the wakers' block (the last only if a child keeps its
+//!   waker).
+//! * **`.limit(n)` over more than `n` children**: a pool of `n` slots. The
+//!   first `n` children are taken at the first poll, and each time a child
+//!   finishes, the next is taken into the slot it left. At most `n` children
+//!   exist at any moment, so the memory held for them is O(n) whatever the
+//!   input's length, and allocations are O(1) for inputs of exact length
+//!   (the pool, its two slot lists, the outputs, the wakers).
+//!
+//! Slots do not follow input order in a pool, so besides the slots it keeps
+//! each slot's child index, a queue of slots to poll (the engine fills it
+//! with the woken slots, sorted by child index, so that children are still
+//! polled in input order within a gather poll) and a stack of vacant slots.
+//!
+//! The iterator's `next` runs inside the gather's poll; a panic there
+//! unwinds like a child's panic. It is dropped as soon as it is exhausted,
+//! and with the children when the gather resolves early.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::IntoFuture;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_core::TryFuture;
+use pin_project_lite::pin_project;
+
+use super::outputs::Outputs;
+use super::{
+    pin_index, Begun, Finished, Keep, Output, Polled, Schedule, Storage, TryStorage,
+    UnorderedStorage,
+};
+use crate::error::SlotError;
+
+/// The future of an iterator's item.
+pub(crate) type Fut<I> = <<I as Iterator>::Item as IntoFuture>::IntoFuture;
+
+pin_project! {
+    /// One slot of a pool.
+    #[project = JobProj]
+    pub(crate) enum Job<F> {
+        Running { #[pin] future: F },
+        Vacant,
+        /// Unordered, settled with a deadline: cut off, not yet reported.
+        CutOff,
+    }
+}
+
+impl<F> Job<F> {
+    fn is_running(&self) -> bool {
+        matches!(self, Job::Running { .. })
+    }
+}
+
+/// The slots, once the first poll has made them.
+enum Pool<F> {
+    /// Before the first poll, and after everything was dropped.
+    None,
+    /// One slot per child: slot `i` holds child `i`.
+    Direct(Pin<Box<[Job<F>]>>),
+    /// `n` slots, reused in place.
+    Reusing(Reuse<F>),
+}
+
+struct Reuse<F> {
+    jobs: Pin<Box<[Job<F>]>>,
+    /// The child index of each slot's (last) child.
+    indices: Box<[usize]>,
+    /// `lists[..n]`: the queue of slots to poll, a ring from `head`;
+    /// `lists[n..]`: the stack of vacant slots.
+    lists: Box<[u32]>,
+    head: usize,
+    queued: usize,
+    vacant: usize,
+}
+
+impl<F> Reuse<F> {
+    fn size(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// The running children's slots, sorted by child index, in `lists[..n]`
+    /// (which holds the queue otherwise: only for a gather that is ending).
+    fn sort_running_into_queue(&mut self) -> usize {
+        let n = self.size();
+        let mut count = 0;
+        for slot in 0..n {
+            if self.jobs[slot].is_running() {
+                self.lists[count] = slot as u32;
+                count += 1;
+            }
+        }
+        let indices = &self.indices;
+        self.lists[..count].sort_unstable_by_key(|&slot| indices[slot as usize]);
+        self.head = 0;
+        self.queued = 0;
+        count
+    }
+}
+
+/// The children of [`safe_gather(iter)`](crate::safe_gather()), taken from
+/// the iterator as the gather needs them.
+pub struct IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    /// `None` once exhausted, or dropped because the gather ended.
+    source: Option<I>,
+    pool: Pool<Fut<I>>,
+    outputs: Outputs<<Fut<I> as TryFuture>::Ok, <Fut<I> as TryFuture>::Error>,
+    /// The child whose error ended a fail-fast gather (its output is never
+    /// written), and its error until handed over.
+    failed: Option<usize>,
+    failure: Option<<Fut<I> as TryFuture>::Error>,
+    /// Unordered: the outcome of the child that just finished, until the
+    /// gather hands it out (in the same poll).
+    landed: Option<(usize, Output<Fut<I>>)>,
+    /// Children taken from the iterator so far.
+    taken: usize,
+    /// Unordered, cut off by the deadline: the next of the `cut` slots (in
+    /// the queue's place) to report, then the never-started children
+    /// `taken..cut_end`.
+    cut_next: usize,
+    cut_slots: usize,
+    cut_end: usize,
+}
+
+// The iterator is never pinned (only `&mut` to call `next`), and the
+// children live in their own pinned boxes.
+impl<I> Unpin for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+}
+
+impl<I> fmt::Debug for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slots = match &self.pool {
+            Pool::None => 0,
+            Pool::Direct(jobs) => jobs.len(),
+            Pool::Reusing(pool) => pool.size(),
+        };
+        f.debug_struct("IterStorage")
+            .field("taken", &self.taken)
+            .field("slots", &slots)
+            .field("exhausted", &self.source.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    pub(crate) fn new(source: I) -> Self {
+        IterStorage {
+            source: Some(source),
+            pool: Pool::None,
+            outputs: Outputs::Unset,
+            failed: None,
+            failure: None,
+            landed: None,
+            taken: 0,
+            cut_next: 0,
+            cut_slots: 0,
+            cut_end: 0,
+        }
+    }
+
+    /// Children the iterator still reports (its `size_hint` lower bound).
+    fn reported(&self) -> usize {
+        self.source
+            .as_ref()
+            .map_or(0, |source| source.size_hint().0)
+    }
+
+    /// The next child from the iterator; drops the iterator once it is done.
+    fn take_one(&mut self) -> Option<Fut<I>> {
+        let item = self.source.as_mut()?.next();
+        match item {
+            Some(item) => {
+                self.taken += 1;
+                self.outputs.push_unwritten();
+                Some(item.into_future())
+            }
+            None => {
+                self.source = None;
+                None
+            }
+        }
+    }
+
+    /// Drops every output written so far, and the buffer: what a gather that
+    /// ends early, or is dropped, does with its outputs.
+    fn drop_outputs(&mut self) {
+        let failed = self.failed;
+        match &mut self.pool {
+            Pool::None => {
+                // SAFETY: without slots no child is running: every output
+                // below the buffer's length is written, but a failure's.
+                unsafe { self.outputs.drop_written(failed.into_iter()) }
+            }
+            Pool::Direct(jobs) => {
+                let jobs = &*jobs;
+                let unwritten = (0..jobs.len())
+                    .filter(|&index| jobs[index].is_running() || Some(index) == failed);
+                // SAFETY: slot `i` holds child `i`; a child's output is
+                // written when it finishes, before its slot is vacated, and
+                // the failure's never is: the unwritten ones are exactly the
+                // running children and the failure, in ascending order.
+                unsafe { self.outputs.drop_written(unwritten) }
+            }
+            Pool::Reusing(pool) => {
+                let running = pool.sort_running_into_queue();
+                let indices = &pool.indices;
+                let mut running = pool.lists[..running]
+                    .iter()
+                    .map(|&slot| indices[slot as usize])
+                    .peekable();
+                let mut failed = failed;
+                // Both sequences ascend (and never share an index: the
+                // failure's slot was vacated); merged, they still do.
+                let unwritten = core::iter::from_fn(|| match (running.peek(), failed) {
+                    (Some(&next), Some(fail)) if fail < next => failed.take(),
+                    (Some(_), _) => running.next(),
+                    (None, _) => failed.take(),
+                });
+                // SAFETY: as for `Direct`, with each slot's child index taken
+                // from `indices`.
+                unsafe { self.outputs.drop_written(unwritten) }
+            }
+        }
+    }
+}
+
+impl<I> Drop for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    fn drop(&mut self) {
+        // Before the slots are dropped (with the fields), which tell which
+        // outputs are written.
+        self.drop_outputs();
+    }
+}
+
+impl<I> Storage for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type Settled = Vec<Output<Fut<I>>>;
+    type SettledTimed =
+        Vec<Result<<Fut<I> as TryFuture>::Ok, SlotError<<Fut<I> as TryFuture>::Error>>>;
+
+    fn len(&self) -> usize {
+        self.taken + self.reported()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.source {
+            Some(source) => {
+                let (low, high) = source.size_hint();
+                (
+                    self.taken.saturating_add(low),
+                    high.and_then(|high| self.taken.checked_add(high)),
+                )
+            }
+            None => (self.taken, Some(self.taken)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.taken == 0
+            && self
+                .source
+                .as_ref()
+                .map_or(true, |source| source.size_hint().1 == Some(0))
+    }
+
+    fn begin(self: Pin<&mut Self>, keep: Keep, limit: usize) -> Begun {
+        let this = self.get_mut();
+        let Some(source) = this.source.as_mut() else {
+            return Begun {
+                slots: 0,
+                schedule: Schedule::Direct,
+                empty: true,
+            };
+        };
+        let (lower, upper) = source.size_hint();
+        let exact = upper == Some(lower);
+        let mut jobs = Vec::with_capacity(limit.min(upper.unwrap_or(lower)));
+        this.outputs = Outputs::new(keep, if exact { lower } else { lower.min(limit) });
+        while jobs.len() < limit {
+            match this.take_one() {
+                Some(future) => jobs.push(Job::Running { future }),
+                None => break,
+            }
+        }
+        if this
+            .source
+            .as_ref()
+            .is_some_and(|source| source.size_hint().1 == Some(0))
+        {
+            this.source = None;
+        }
+        let slots = jobs.len();
+        let jobs = Box::into_pin(jobs.into_boxed_slice());
+        if this.source.is_none() {
+            this.pool = Pool::Direct(jobs);
+            return Begun {
+                slots,
+                schedule: Schedule::Direct,
+                empty: slots == 0,
+            };
+        }
+        assert!(
+            u32::try_from(slots).is_ok(),
+            "safe-gather: `.limit(n)` over an iterator supports up to {} children in flight",
+            u32::MAX
+        );
+        this.pool = Pool::Reusing(Reuse {
+            jobs,
+            indices: (0..slots).collect(),
+            lists: alloc::vec![0; 2 * slots].into_boxed_slice(),
+            head: 0,
+            queued: 0,
+            vacant: 0,
+        });
+        Begun {
+            slots,
+            schedule: Schedule::Queued,
+            empty: false,
+        }
+    }
+
+    #[inline]
+    fn poll_slot(self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Polled {
+        let this = self.get_mut();
+        let (mut job, index) = match &mut this.pool {
+            Pool::Direct(jobs) => (pin_index(jobs.as_mut(), slot), slot),
+            Pool::Reusing(pool) => (pin_index(pool.jobs.as_mut(), slot), pool.indices[slot]),
+            Pool::None => return Polled::Vacant,
+        };
+        let output = match job.as_mut().project() {
+            JobProj::Running { future } => match future.try_poll(cx) {
+                Poll::Pending => return Polled::Pending,
+                Poll::Ready(output) => output,
+            },
+            JobProj::Vacant | JobProj::CutOff => return Polled::Vacant,
+        };
+        let ok = output.is_ok();
+        // The output is kept before the future is dropped (module docs of
+        // `outputs.rs`), so that a panicking drop leaves it accounted for.
+        if let Some(output) = this.outputs.write(index, output) {
+            match output {
+                Err(error) if matches!(this.outputs, Outputs::Values(_)) => {
+                    // A later error (during a grace period) is dropped: the
+                    // first one ends the gather.
+                    if this.failed.is_none() {
+                        this.failed = Some(index);
+                        this.failure = Some(error);
+                    }
+                }
+                output => this.landed = Some((index, output)),
+            }
+        }
+        job.set(Job::Vacant);
+        if let Pool::Reusing(pool) = &mut this.pool {
+            let n = pool.size();
+            pool.lists[n + pool.vacant] = slot as u32;
+            pool.vacant += 1;
+        }
+        Polled::Finished(Finished { index, ok })
+    }
+
+    fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize> {
+        let this = self.get_mut();
+        match &this.pool {
+            Pool::Direct(jobs) => (index < jobs.len()).then_some(index),
+            // The first `n`, taken at the first poll, are in slots `0..n`.
+            Pool::Reusing(pool) if index < pool.size() => Some(index),
+            Pool::Reusing(_) => {
+                let future = this.take_one()?;
+                let Pool::Reusing(pool) = &mut this.pool else {
+                    unreachable!()
+                };
+                let n = pool.size();
+                debug_assert!(
+                    pool.vacant > 0,
+                    "the engine starts a child only below the limit"
+                );
+                pool.vacant -= 1;
+                let slot = pool.lists[n + pool.vacant] as usize;
+                pool.indices[slot] = index;
+                pin_index(pool.jobs.as_mut(), slot).set(Job::Running { future });
+                Some(slot)
+            }
+            Pool::None => None,
+        }
+    }
+
+    fn queue_pop(self: Pin<&mut Self>) -> Option<usize> {
+        let Pool::Reusing(pool) = &mut self.get_mut().pool else {
+            return None;
+        };
+        if pool.queued == 0 {
+            return None;
+        }
+        let slot = pool.lists[pool.head] as usize;
+        pool.head = (pool.head + 1) % pool.size();
+        pool.queued -= 1;
+        Some(slot)
+    }
+
+    fn queue_push(self: Pin<&mut Self>, slot: usize) {
+        if let Pool::Reusing(pool) = &mut self.get_mut().pool {
+            let n = pool.size();
+            debug_assert!(pool.queued < n, "each slot is queued at most once");
+            if pool.queued == 0 {
+                // An empty queue restarts at the front, so that a batch
+                // pushed into it is contiguous for `queue_sort`.
+                pool.head = 0;
+            }
+            pool.lists[(pool.head + pool.queued) % n] = slot as u32;
+            pool.queued += 1;
+        }
+    }
+
+    fn queue_sort(self: Pin<&mut Self>) {
+        if let Pool::Reusing(pool) = &mut self.get_mut().pool {
+            debug_assert_eq!(pool.head, 0, "sorted only right after a batch");
+            let indices = &pool.indices;
+            // Often sorted already (slots refilled in order); the sort finds
+            // that in one pass.
+            pool.lists[..pool.queued].sort_unstable_by_key(|&slot| indices[slot as usize]);
+        }
+    }
+
+    fn is_running(&self, slot: usize) -> bool {
+        match &self.pool {
+            Pool::Direct(jobs) => jobs[slot].is_running(),
+            Pool::Reusing(pool) => pool.jobs[slot].is_running(),
+            Pool::None => false,
+        }
+    }
+
+    fn drop_all(self: Pin<&mut Self>) {
+        let this = self.get_mut();
+        this.drop_outputs();
+        this.source = None;
+        this.pool = Pool::None;
+        this.failed = None;
+        this.failure = None;
+        this.landed = None;
+    }
+
+    fn take_settled(self: Pin<&mut Self>) -> Self::Settled {
+        let this = self.get_mut();
+        this.pool = Pool::None;
+        // SAFETY: the gather completed: every child taken finished, and a
+        // settled gather keeps every outcome.
+        unsafe { this.outputs.take_outcomes() }
+    }
+
+    fn take_settled_timed(self: Pin<&mut Self>) -> Self::SettledTimed {
+        let this = self.get_mut();
+        // Children still running are cut off: their outcome first, then the
+        // children the iterator still reports, never started.
+        match &this.pool {
+            Pool::Direct(jobs) => {
+                for index in (0..jobs.len()).filter(|&index| jobs[index].is_running()) {
+                    this.outputs.write_timed_out(index);
+                }
+            }
+            Pool::Reusing(pool) => {
+                for slot in (0..pool.size()).filter(|&slot| pool.jobs[slot].is_running()) {
+                    this.outputs.write_timed_out(pool.indices[slot]);
+                }
+            }
+            Pool::None => {}
+        }
+        let never_started = this.reported();
+        this.outputs.push_timed_out(never_started);
+        this.source = None;
+        this.pool = Pool::None;
+        // SAFETY: every child taken either finished (its outcome written) or
+        // was running (now written as timed out), and the never-started ones
+        // were pushed written.
+        unsafe { this.outputs.take_timed() }
+    }
+}
+
+impl<I> TryStorage for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type Ok = Vec<<Fut<I> as TryFuture>::Ok>;
+    type Error = <Fut<I> as TryFuture>::Error;
+
+    fn take_error(self: Pin<&mut Self>, index: usize) -> Self::Error {
+        let this = self.get_mut();
+        match (this.failed, this.failure.take()) {
+            (Some(failed), Some(error)) if failed == index => error,
+            _ => unreachable!("safe-gather: the failing child's error is kept"),
+        }
+    }
+
+    fn take_ok(self: Pin<&mut Self>) -> Self::Ok {
+        let this = self.get_mut();
+        this.pool = Pool::None;
+        // SAFETY: the fail-fast gather completed: every child taken
+        // succeeded, and its value was written.
+        unsafe { this.outputs.take_values() }
+    }
+}
+
+impl<I> UnorderedStorage for IterStorage<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type ChildOk = <Fut<I> as TryFuture>::Ok;
+    type ChildError = <Fut<I> as TryFuture>::Error;
+
+    fn take_finished(self: Pin<&mut Self>, _slot: usize) -> (usize, Output<Fut<I>>) {
+        self.get_mut()
+            .landed
+            .take()
+            .unwrap_or_else(|| unreachable!("safe-gather: a finished child's outcome is kept"))
+    }
+
+    fn cut_off(self: Pin<&mut Self>, _started: usize) -> usize {
+        let this = self.get_mut();
+        let cut_slots = match &mut this.pool {
+            Pool::Direct(jobs) => {
+                let mut cut = 0;
+                for slot in 0..jobs.len() {
+                    let mut job = pin_index(jobs.as_mut(), slot);
+                    if job.is_running() {
+                        job.set(Job::CutOff);
+                        cut += 1;
+                    }
+                }
+                cut
+            }
+            Pool::Reusing(pool) => {
+                let cut = pool.sort_running_into_queue();
+                for position in 0..cut {
+                    let slot = pool.lists[position] as usize;
+                    pin_index(pool.jobs.as_mut(), slot).set(Job::CutOff);
+                }
+                cut
+            }
+            Pool::None => 0,
+        };
+        let never_started = this.reported();
+        this.source = None;
+        this.cut_next = 0;
+        this.cut_slots = cut_slots;
+        this.cut_end = this.taken + never_started;
+        cut_slots + never_started
+    }
+
+    fn next_cut_off(self: Pin<&mut Self>) -> Option<usize> {
+        let this = self.get_mut();
+        match &mut this.pool {
+            Pool::Direct(jobs) => {
+                while this.cut_next < jobs.len() {
+                    let slot = this.cut_next;
+                    this.cut_next += 1;
+                    let mut job = pin_index(jobs.as_mut(), slot);
+                    if matches!(*job, Job::CutOff) {
+                        job.set(Job::Vacant);
+                        return Some(slot);
+                    }
+                }
+            }
+            Pool::Reusing(pool) => {
+                if this.cut_next < this.cut_slots {
+                    let slot = pool.lists[this.cut_next] as usize;
+                    this.cut_next += 1;
+                    pin_index(pool.jobs.as_mut(), slot).set(Job::Vacant);
+                    return Some(pool.indices[slot]);
+                }
+            }
+            Pool::None => {}
+        }
+        if this.taken < this.cut_end {
+            this.taken += 1;
+            return Some(this.taken - 1);
+        }
+        None
+    }
+}

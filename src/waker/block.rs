@@ -1,0 +1,503 @@
+//! The shared wake block: per-child wakers in one allocation, and the ready
+//! set they mark.
+//!
+//! # Why
+//!
+//! A gather of N children must know *which* children were woken, or every
+//! wake costs a poll of all N (the quadratic behaviour of
+//! `futures::future::join_all` for small inputs and of futures-concurrency's
+//! scan). So each child gets a waker of its own. Giving each child its own
+//! `Arc` would cost N allocations; instead every child waker points into one
+//! shared block, counted once, that outlives the gather for as long as any
+//! waker clone is alive.
+//!
+//! # Layout of the shared block
+//!
+//! ```text
+//!  base ─► ┌──────────────────────────────┐
+//!          │ Header                       │  refs, parent waker,
+//!          │                              │  len, levels, level_start[]
+//!          ├──────────────────────────────┤ ◄─ base + size_of::<Header>()
+//!          │ entries: [usize; len]        │  entries[i] == i
+//!          ├──────────────────────────────┤ ◄─ base + words_offset
+//!          │ words: [AtomicUsize; total]  │  the ready bitmap, all levels
+//!          └──────────────────────────────┘
+//! ```
+//!
+//! A child waker's data pointer is `&entries[i]`, derived from `base` so that
+//! it carries the provenance of the whole block. The entry holds `i`, and
+//! because the entries start at a fixed offset, `base = entry - offset - i`:
+//! one load and one subtraction lead from any waker back to its header. The
+//! entry costs a word per child; it is the price of an O(1) way home that
+//! works for every `len`.
+//!
+//! # The ready bitmap
+//!
+//! Level 0 holds one bit per child. Each level above holds one bit per word of
+//! the level below, until a level fits in one word. With 64-bit words that is
+//! one level up to 64 children, two up to 4096, three up to 262 144. Marking
+//! child `i` sets its bit, and walks up only while the word it changed was
+//! zero before: a non-zero word has already been announced to its parent (or
+//! the poller is about to read it). A wake therefore costs one to `levels`
+//! atomic ORs, never a scan. Draining walks down from the top word,
+//! swapping each word it visits to zero, and so yields the marked children in
+//! ascending index order, touching only words that hold marks.
+//!
+//! Invariant (what makes the early stop in [`SetPtr::mark`] safe): a word is
+//! non-zero only if its parent bit is set, or the marker that made it
+//! non-zero has yet to set that bit, or a drain has taken the parent bit and
+//! has yet to swap this word.
+//!
+//! A drain may stop part-way in two ways. When the gather is finishing (a
+//! fail-fast error, a panic) the marks not yet visited no longer matter.
+//! When it only *pauses* (its poll budget is spent, or an unordered gather
+//! hands out the child that just finished), it puts back what it took and
+//! did not visit, bottom-up: into each word on its path the bits it had not
+//! yet visited, with an OR. Where that OR finds the word zero, the drain made
+//! it non-zero, so it also puts back that word's bit in the word above,
+//! exactly as a mark walks up; where it finds the word non-zero, a mark made
+//! since has already announced it upwards. The invariant then holds again.
+//! A pause wakes no one: the gather either wakes its own task (budget) or
+//! returns an item, after which its consumer polls again.
+//!
+//! The same walk decides when to wake the gather's task: only the mark that
+//! turns the *top* word from zero to non-zero does. A drain starts by
+//! swapping the top word to zero, so that is the first mark since the last
+//! drain began; every later mark either reaches a word that is already
+//! announced (and a wake or a drain in progress will find it) or turns the
+//! top word non-zero again and wakes the task itself. A burst of wakes
+//! between two polls thus costs one wake of the task, with no flag of its
+//! own to keep.
+//!
+
+use alloc::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use crate::sync::{fence, AtomicUsize, Ordering};
+
+use super::parent::ParentWaker;
+
+/// Bits per bitmap word. Two under loom, so that a model with a handful of
+/// children already exercises several levels.
+const BITS: usize = if cfg!(loom) { 2 } else { usize::BITS as usize };
+/// Enough levels for `usize::MAX` children.
+const MAX_LEVELS: usize = usize::BITS.div_ceil(BITS.trailing_zeros()) as usize;
+/// Where `entries` starts: right after the header, which is `usize`-aligned.
+const ENTRIES_OFFSET: usize = size_of::<Header>();
+
+/// The shared block's fixed part. `repr(C)` so that `ENTRIES_OFFSET` is exact.
+#[repr(C)]
+pub(super) struct Header {
+    /// Counted references: one for the gather while it runs, one per live
+    /// child waker.
+    refs: AtomicUsize,
+    pub(super) parent: ParentWaker,
+    len: usize,
+    levels: usize,
+    /// Index in `words` of each level's first word.
+    level_start: [usize; MAX_LEVELS],
+    /// Byte offset of `words` from the block's base.
+    words_offset: usize,
+    total_words: usize,
+    /// The block's layout, kept so that freeing it need not work it out again.
+    layout: Layout,
+}
+
+/// How many levels the bitmap of `len` children needs, where each starts,
+/// and how many words they take together.
+fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
+    let mut level_start = [0; MAX_LEVELS];
+    if len <= BITS {
+        // The common small gather: one word, one level.
+        return (1, level_start, 1);
+    }
+    let mut total_words = 0;
+    let mut bits = len.max(1);
+    let mut levels = 0;
+    loop {
+        let words = bits.div_ceil(BITS);
+        level_start[levels] = total_words;
+        total_words += words;
+        levels += 1;
+        if words == 1 {
+            return (levels, level_start, total_words);
+        }
+        bits = words;
+    }
+}
+
+fn block_layout(len: usize, total_words: usize) -> (Layout, usize) {
+    let too_many = "safe-gather: too many children for one gather";
+    let entries = Layout::array::<usize>(len).expect(too_many);
+    let words = Layout::array::<AtomicUsize>(total_words).expect(too_many);
+    let (layout, entries_offset) = Layout::new::<Header>().extend(entries).expect(too_many);
+    debug_assert_eq!(entries_offset, ENTRIES_OFFSET);
+    let (layout, words_offset) = layout.extend(words).expect(too_many);
+    (layout.pad_to_align(), words_offset)
+}
+
+/// A pointer to a live shared block. Copyable and uncounted: whoever uses
+/// one must hold a counted reference for as long as they do.
+#[derive(Clone, Copy)]
+pub(super) struct SetPtr(pub(super) NonNull<Header>);
+
+impl SetPtr {
+    /// Allocates a block for `len` children with one counted reference,
+    /// `parent` registered and nothing marked.
+    pub(super) fn create(len: usize, parent: Option<Waker>) -> SetPtr {
+        debug_assert!(len > 0, "an empty gather never needs wakers");
+        let (levels, level_start, total_words) = plan(len);
+        let (layout, words_offset) = block_layout(len, total_words);
+        // SAFETY: the layout is never zero-sized: it holds a `Header`.
+        let base = unsafe { alloc(layout) };
+        let Some(base) = NonNull::new(base) else {
+            handle_alloc_error(layout)
+        };
+        let header = Header {
+            refs: AtomicUsize::new(1),
+
+            parent: ParentWaker::new(parent),
+            len,
+            levels,
+            level_start,
+            words_offset,
+            total_words,
+            layout,
+        };
+        // SAFETY: `base` is a fresh allocation of `layout`, which holds a
+        // `Header` at 0, `len` entries at `ENTRIES_OFFSET` and `total_words`
+        // words at `words_offset` (from `block_layout`), each suitably
+        // aligned. Nothing reads the block before these writes finish.
+        unsafe {
+            base.cast::<Header>().as_ptr().write(header);
+            let entries = base.as_ptr().add(ENTRIES_OFFSET).cast::<usize>();
+            for child in 0..len {
+                entries.add(child).write(child);
+            }
+            let words = base.as_ptr().add(words_offset).cast::<AtomicUsize>();
+            for word in 0..total_words {
+                words.add(word).write(AtomicUsize::new(0));
+            }
+        }
+        SetPtr(base.cast())
+    }
+
+    /// The block's header.
+    ///
+    /// # Safety
+    /// The block must stay alive for `'a`.
+    #[inline]
+    pub(super) unsafe fn header<'a>(self) -> &'a Header {
+        // SAFETY: the caller keeps the block alive; the header was
+        // initialised in `create` and is only mutated through atomics and the
+        // `ParentWaker` protocol.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Word `index` of the bitmap (all levels, level 0 first).
+    ///
+    /// # Safety
+    /// The block must stay alive for `'a`, and `index < total_words`.
+    #[inline]
+    unsafe fn word<'a>(self, index: usize) -> &'a AtomicUsize {
+        // SAFETY: the caller keeps the block alive for `'a`.
+        let header = unsafe { self.header() };
+        debug_assert!(index < header.total_words);
+        // SAFETY: `self.0` carries the provenance of the whole block (it came
+        // from `alloc`, or from an entry pointer derived from it); the words
+        // start at `words_offset` and `index` is in bounds, so the pointer is
+        // in the block, aligned and initialised.
+        unsafe {
+            &*self
+                .0
+                .as_ptr()
+                .cast::<u8>()
+                .add(header.words_offset)
+                .cast::<AtomicUsize>()
+                .add(index)
+        }
+    }
+
+    /// The data pointer of child `child`'s waker.
+    ///
+    /// # Safety
+    /// The block must be alive and `child < len`.
+    #[inline]
+    pub(super) unsafe fn entry(self, child: usize) -> *const () {
+        // SAFETY: entries start at `ENTRIES_OFFSET` and there are `len` of
+        // them; the caller guarantees `child < len`.
+        unsafe {
+            self.0
+                .as_ptr()
+                .cast::<u8>()
+                .add(ENTRIES_OFFSET)
+                .cast::<usize>()
+                .add(child)
+                .cast()
+        }
+    }
+
+    /// The block and child index behind a child waker's data pointer.
+    ///
+    /// # Safety
+    /// `entry` must come from [`SetPtr::entry`] of a block that is still alive.
+    #[inline]
+    unsafe fn from_entry(entry: *const ()) -> (SetPtr, usize) {
+        // SAFETY: `entry` points at an initialised entry of a live block, and
+        // entry `i` holds `i`.
+        let child = unsafe { entry.cast::<usize>().read() };
+        // SAFETY: entry `child` sits `ENTRIES_OFFSET + child * size_of::<usize>()`
+        // bytes after the base, and `entry` carries the provenance of the
+        // whole block, so stepping back stays inside it.
+        let base = unsafe {
+            entry
+                .cast::<u8>()
+                .sub(ENTRIES_OFFSET + child * size_of::<usize>())
+        };
+        // SAFETY: `base` is the non-null address the block was allocated at.
+        (
+            SetPtr(unsafe { NonNull::new_unchecked(base.cast_mut()) }.cast()),
+            child,
+        )
+    }
+
+    /// Marks child `child` ready, and wakes the parent if this is the first
+    /// mark since the last drain began (see the module docs).
+    ///
+    /// # Safety
+    /// The block must be alive and `child < len`.
+    pub(super) unsafe fn mark(self, child: usize) {
+        // SAFETY: the caller keeps the block alive for this call.
+        let header = unsafe { self.header() };
+        let mut index = child;
+        for level in 0..header.levels {
+            let bit = 1usize << (index % BITS);
+            // SAFETY: `index / BITS` is within this level, whose words start
+            // at `level_start[level]` (see `plan`).
+            let word = unsafe { self.word(header.level_start[level] + index / BITS) };
+            // AcqRel: pairs with the drain's swap, so that a mark whose word
+            // was just emptied by a drain is ordered after that drain's swap of
+            // the parent word (see the invariant in the module docs).
+            if word.fetch_or(bit, Ordering::AcqRel) != 0 {
+                // Already announced upwards, so already notified.
+                return;
+            }
+            index /= BITS;
+        }
+        // The top word was empty: the first mark since the last drain began.
+        header.parent.wake();
+    }
+
+    /// Visits every marked child in ascending order, unmarking it first,
+    /// until `visit` stops it; returns what it stopped with.
+    ///
+    /// # Safety
+    /// The block must be alive, and the indices `visit` receives are
+    /// `< len`. Stopping with [`Visit::Finish`] loses the marks not yet
+    /// visited: only do so when the gather is finished. A panic in `visit`
+    /// loses them too, and worse, leaves marks in lower words whose bit
+    /// above is gone, so later wakes of their neighbours no longer wake the
+    /// task; harmless, as the panic poisons the gather, which can then only
+    /// be dropped (the fuzzer checks exactly this case). A pause keeps them
+    /// (see the module docs).
+    pub(super) unsafe fn drain<B>(self, visit: &mut impl FnMut(usize) -> Visit<B>) -> Option<B> {
+        // SAFETY: the caller keeps the block alive.
+        let header = unsafe { self.header() };
+        // SAFETY: the top level is one word, at index `level_start[levels - 1]`.
+        match unsafe { self.drain_word(header, header.levels - 1, 0, visit) } {
+            Flow::Continue => None,
+            Flow::Finish(stop) | Flow::Pause(stop, _) => Some(stop),
+        }
+    }
+
+    /// # Safety
+    /// As [`SetPtr::drain`], and `word_index` must be within `level`.
+    unsafe fn drain_word<B>(
+        self,
+        header: &Header,
+        level: usize,
+        word_index: usize,
+        visit: &mut impl FnMut(usize) -> Visit<B>,
+    ) -> Flow<B> {
+        // SAFETY: the caller guarantees `word_index` is within `level`.
+        let word = unsafe { self.word(header.level_start[level] + word_index) };
+        // Always a swap, never a cheaper load first: a read-modify-write
+        // reads the latest value, which a plain load need not. At the top
+        // level that matters: a mark turned away by a registration (a failed
+        // CAS, which publishes nothing) relies on this drain to see it, and
+        // if its OR comes after this swap instead, it reads this swap and so
+        // finds the registration over, and wakes the task itself. Lower
+        // levels are only visited through a bit just taken from their
+        // parent, so they are rarely zero anyway.
+        let mut bits = word.swap(0, Ordering::AcqRel);
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let index = word_index * BITS + bit;
+            let (stop, keep) = if level == 0 {
+                match visit(index) {
+                    Visit::Next => continue,
+                    Visit::Finish(stop) => return Flow::Finish(stop),
+                    Visit::PauseAfter(stop) => (stop, bits),
+                    Visit::PauseBefore(stop) => (stop, bits | 1 << bit),
+                }
+            } else {
+                // SAFETY: bit `bit` of this word stands for word `index` of
+                // the level below, which exists because only such bits are set.
+                match unsafe { self.drain_word(header, level - 1, index, visit) } {
+                    Flow::Continue => continue,
+                    Flow::Finish(stop) => return Flow::Finish(stop),
+                    Flow::Pause(stop, below_was_empty) => {
+                        (stop, bits | usize::from(below_was_empty) << bit)
+                    }
+                }
+            };
+            // Put back what this word still owed (module docs), and tell the
+            // level above whether this word needs its bit again.
+            let was_empty = keep != 0 && word.fetch_or(keep, Ordering::AcqRel) == 0;
+            return Flow::Pause(stop, was_empty);
+        }
+        Flow::Continue
+    }
+
+    /// Adds a counted reference.
+    ///
+    /// # Safety
+    /// The caller must already hold one (so the block is alive).
+    pub(super) unsafe fn acquire(self) {
+        // SAFETY: the caller holds a reference.
+        let header = unsafe { self.header() };
+        // Relaxed, as in `Arc::clone`: a new reference is made from an
+        // existing one, which already orders everything before it.
+        let old = header.refs.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            abort_on_overflow();
+        }
+    }
+
+    /// Gives up a counted reference, freeing the block with the last one.
+    ///
+    /// # Safety
+    /// The caller must hold a reference, and not use the block afterwards.
+    pub(super) unsafe fn release(self) {
+        // SAFETY: the caller holds a reference until the decrement below.
+        let header = unsafe { self.header() };
+        if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Acquire: every other holder's last use of the block happens before
+        // the free below (the `Arc::drop` argument).
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last reference; nobody else can reach the block.
+        unsafe { self.free() }
+    }
+
+    /// # Safety
+    /// No reference to the block may remain.
+    unsafe fn free(self) {
+        let base = self.0.as_ptr();
+        // SAFETY: the block is initialised and no longer shared; the header is
+        // read out (not dropped in place) so that a panicking parent waker
+        // drop happens after the memory is returned, and cannot leak it.
+        unsafe {
+            let header = base.read();
+            let words = base
+                .cast::<u8>()
+                .add(header.words_offset)
+                .cast::<AtomicUsize>();
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(words, header.total_words));
+            dealloc(base.cast(), header.layout);
+            drop(header);
+        }
+    }
+}
+
+#[cold]
+fn abort_on_overflow() -> ! {
+    // A panic while panicking aborts, without `std`.
+    struct Abort;
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            panic!("safe-gather: waker reference count overflow");
+        }
+    }
+    let _abort = Abort;
+    panic!("safe-gather: waker reference count overflow");
+}
+
+pub(super) static CHILD_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(child_clone, child_wake, child_wake_by_ref, child_drop);
+
+// The four functions below are only ever called by `Waker` with a data pointer
+// that `SetPtr::entry` produced, either for a waker that owns a counted
+// reference (made by `child_clone` or `inline_clone`) or for a borrowed one
+// lent by `Wakers::waker_for` while the gather holds its own reference.
+
+unsafe fn child_clone(entry: *const ()) -> RawWaker {
+    // SAFETY: `entry` is a live child waker's, so its block is alive.
+    unsafe {
+        let (set, _) = SetPtr::from_entry(entry);
+        set.acquire();
+    }
+    RawWaker::new(entry, &CHILD_VTABLE)
+}
+
+unsafe fn child_wake(entry: *const ()) {
+    /// Gives up the consumed waker's reference even if waking the parent
+    /// panics: `Waker::wake` has already forgotten the waker, so nothing
+    /// else would.
+    struct Release(*const ());
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is the entry of the owned waker being consumed.
+            unsafe { child_drop(self.0) }
+        }
+    }
+    let _release = Release(entry);
+    // SAFETY: an owned waker holds a reference, given up by `_release`
+    // after the mark.
+    unsafe { child_wake_by_ref(entry) }
+}
+
+unsafe fn child_wake_by_ref(entry: *const ()) {
+    // SAFETY: the waker keeps the block alive; its child index is in range.
+    unsafe {
+        let (set, child) = SetPtr::from_entry(entry);
+        set.mark(child);
+    }
+}
+
+unsafe fn child_drop(entry: *const ()) {
+    // SAFETY: only owned wakers are dropped through the vtable (borrowed
+    // ones are `ManuallyDrop`), and each owns one reference.
+    unsafe {
+        let (set, _) = SetPtr::from_entry(entry);
+        set.release();
+    }
+}
+
+/// What a drain's visitor wants next.
+pub(crate) enum Visit<B> {
+    /// Go on to the next marked child.
+    Next,
+    /// Stop: the gather is finishing, so the marks not yet visited no longer
+    /// matter.
+    Finish(B),
+    /// Stop after this child; the marks not yet visited wait for the next
+    /// drain.
+    PauseAfter(B),
+    /// Stop before this child: its mark, and those after it, wait for the
+    /// next drain.
+    PauseBefore(B),
+}
+
+/// How a drain of one word ended.
+enum Flow<B> {
+    Continue,
+    Finish(B),
+    /// Paused; `true` if putting back its marks made this word non-zero again
+    /// (so its bit in the word above must be put back too).
+    Pause(B, bool),
+}
