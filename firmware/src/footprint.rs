@@ -3,6 +3,9 @@
 //! the same children, and those children awaited one after another with
 //! neither (what the job costs without any combinator).
 //!
+//! "Awaited in turn" calls each child only when the one before it has
+//! finished, so that only one exists at a time: the least a job can cost.
+//!
 //! Each `src/bin/footprint_*.rs` binary awaits one of these and nothing else;
 //! `footprint_sizes` records the size of each future. Children sleep on
 //! embassy's timer, as a driver's reads would, and take their ids through
@@ -127,8 +130,8 @@ pub async fn array8_embassy() -> Result<[u16; ARRAY_LEN], SensorError> {
 /// The eight children of [`array8_gather`] awaited one after another.
 pub async fn array8_alone() -> Result<[u16; ARRAY_LEN], SensorError> {
     let mut values = [0; ARRAY_LEN];
-    for (value, child) in values.iter_mut().zip(temperatures()) {
-        *value = child.await?;
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = temperature(id(i + 1)).await?;
     }
     Ok(values)
 }
@@ -152,8 +155,8 @@ pub fn settled8_embassy(
 /// keeping every outcome.
 pub async fn settled8_alone() -> [Result<u16, SensorError>; ARRAY_LEN] {
     let mut outcomes = [Ok(0); ARRAY_LEN];
-    for (outcome, child) in outcomes.iter_mut().zip(temperatures()) {
-        *outcome = child.await;
+    for (i, outcome) in outcomes.iter_mut().enumerate() {
+        *outcome = temperature(id(i + 1)).await;
     }
     outcomes
 }

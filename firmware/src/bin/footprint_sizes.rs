@@ -1,26 +1,37 @@
 //! Records the size of every footprint case's future, as this target lays
 //! it out (`core::mem::size_of_val` of each, computed at compile time), in
-//! the symbol `FOOTPRINT_FUTURE_SIZES`, which `scripts/footprint` reads from
-//! the ELF. Nothing here needs to run.
+//! one `FUTURE_SIZE_<CASE>` symbol per case, which `scripts/footprint` reads
+//! from the ELF. Nothing here needs to run.
 #![no_std]
 #![no_main]
 
 use safe_gather_firmware::board;
 use safe_gather_firmware::footprint::{self, size_of_output};
 
-/// In this order, which `scripts/footprint` relies on: each case with
-/// safe-gather, then with embassy-futures, then one child alone.
-#[used]
-#[no_mangle]
-static FOOTPRINT_FUTURE_SIZES: [u32; 7] = [
-    size_of_output(&footprint::tuple3_gather) as u32,
-    size_of_output(&footprint::tuple3_embassy) as u32,
-    size_of_output(&footprint::array8_gather) as u32,
-    size_of_output(&footprint::array8_embassy) as u32,
-    size_of_output(&footprint::settled8_gather) as u32,
-    size_of_output(&footprint::settled8_embassy) as u32,
-    size_of_output(&|| footprint::temperature(1)) as u32,
-];
+/// `$symbol = $make;`: a `u32` symbol holding the size of the future that
+/// `$make()` returns.
+macro_rules! record_sizes {
+    ($($symbol:ident = $make:expr;)*) => {
+        $(
+            #[used]
+            #[no_mangle]
+            static $symbol: u32 = size_of_output(&$make) as u32;
+        )*
+    };
+}
+
+record_sizes! {
+    FUTURE_SIZE_TUPLE3_GATHER = footprint::tuple3_gather;
+    FUTURE_SIZE_TUPLE3_EMBASSY = footprint::tuple3_embassy;
+    FUTURE_SIZE_TUPLE3_ALONE = footprint::tuple3_alone;
+    FUTURE_SIZE_ARRAY8_GATHER = footprint::array8_gather;
+    FUTURE_SIZE_ARRAY8_EMBASSY = footprint::array8_embassy;
+    FUTURE_SIZE_ARRAY8_ALONE = footprint::array8_alone;
+    FUTURE_SIZE_SETTLED8_GATHER = footprint::settled8_gather;
+    FUTURE_SIZE_SETTLED8_EMBASSY = footprint::settled8_embassy;
+    FUTURE_SIZE_SETTLED8_ALONE = footprint::settled8_alone;
+    FUTURE_SIZE_CHILD = || footprint::temperature(1);
+}
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
