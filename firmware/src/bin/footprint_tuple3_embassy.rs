@@ -1,0 +1,5 @@
+//! Footprint case `tuple3_embassy`: see `safe_gather_firmware::footprint` and `scripts/footprint`.
+#![no_std]
+#![no_main]
+
+safe_gather_firmware::footprint_binary!(tuple3_embassy);
