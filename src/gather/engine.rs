@@ -86,6 +86,10 @@ pub(crate) struct Run {
     pub(crate) exhausted: bool,
     /// Slots in the storage's queue (queued schedule).
     queued: usize,
+    /// Of those, the last `fresh` hold children started after the round
+    /// they belong to stopped (unordered): their first poll opens the next
+    /// round, with the woken children.
+    fresh: usize,
     pub(crate) schedule: Schedule,
     pub(crate) phase: Phase,
 }
@@ -100,6 +104,7 @@ impl Run {
             finished: 0,
             exhausted: false,
             queued: 0,
+            fresh: 0,
             schedule: Schedule::Direct,
             phase: Phase::Unpolled,
         }
@@ -208,7 +213,11 @@ impl Run {
         parent: &Waker,
         rules: Rules,
     ) -> RoundEnd {
-        if self.queued == 0 {
+        // A round stopped early goes on first; only then, at a later poll, do
+        // the children woken since join a new one. Children queued only for
+        // their first poll do not hold a round open.
+        if self.queued == self.fresh {
+            self.fresh = 0;
             let queued = &mut self.queued;
             let upto = self.started;
             wakers.drain(parent, upto, |slot, _| {
@@ -225,19 +234,7 @@ impl Run {
         }
         let mut budget = self.budget;
         loop {
-            // Children start while the limit allows, each queued behind the
-            // rest: its index is the highest so far.
-            while !self.exhausted && self.running < self.limit {
-                match storage.as_mut().start_next(self.started) {
-                    Some(slot) => {
-                        self.started += 1;
-                        self.running += 1;
-                        storage.as_mut().queue_push(slot);
-                        self.queued += 1;
-                    }
-                    None => self.exhausted = true,
-                }
-            }
+            self.top_up(storage.as_mut());
             if self.queued == 0 {
                 return RoundEnd::Idle;
             }
@@ -248,6 +245,7 @@ impl Run {
                 unreachable!("safe-gather: the queue holds `queued` slots")
             };
             self.queued -= 1;
+            self.fresh = self.fresh.min(self.queued);
             let waker = wakers.waker_for(slot, parent);
             match storage
                 .as_mut()
@@ -257,10 +255,37 @@ impl Run {
                 Polled::Pending => budget -= 1,
                 Polled::Finished(finished) => {
                     budget -= 1;
-                    if let Some(end) = self.finish(finished, slot, rules) {
-                        return end;
+                    match self.finish(finished, slot, rules) {
+                        None => {}
+                        Some(end @ RoundEnd::Landed { .. }) => {
+                            // Its slot goes to the next child now, so that
+                            // `limit` stay in flight while the consumer
+                            // handles this one; its first poll comes with
+                            // the next round.
+                            let queued = self.queued;
+                            self.top_up(storage.as_mut());
+                            self.fresh += self.queued - queued;
+                            return end;
+                        }
+                        Some(end) => return end,
                     }
                 }
+            }
+        }
+    }
+
+    /// Starts children while the limit allows, each queued behind the rest
+    /// (its index is the highest so far) for its first poll.
+    fn top_up<S: Storage>(&mut self, mut storage: Pin<&mut S>) {
+        while !self.exhausted && self.running < self.limit {
+            match storage.as_mut().start_next(self.started) {
+                Some(slot) => {
+                    self.started += 1;
+                    self.running += 1;
+                    storage.as_mut().queue_push(slot);
+                    self.queued += 1;
+                }
+                None => self.exhausted = true,
             }
         }
     }

@@ -440,11 +440,6 @@ where
         if let Pool::Reusing(pool) = &mut self.get_mut().pool {
             let n = pool.size();
             debug_assert!(pool.queued < n, "each slot is queued at most once");
-            if pool.queued == 0 {
-                // An empty queue restarts at the front, so that a batch
-                // pushed into it is contiguous for `queue_sort`.
-                pool.head = 0;
-            }
             pool.lists[(pool.head + pool.queued) % n] = slot as u32;
             pool.queued += 1;
         }
@@ -452,11 +447,18 @@ where
 
     fn queue_sort(self: Pin<&mut Self>) {
         if let Pool::Reusing(pool) = &mut self.get_mut().pool {
-            debug_assert_eq!(pool.head, 0, "sorted only right after a batch");
+            let n = pool.size();
+            if pool.head + pool.queued > n {
+                // The queue wraps around the ring: make it one run first.
+                pool.lists[..n].rotate_left(pool.head);
+                pool.head = 0;
+            }
             let indices = &pool.indices;
             // Often sorted already (slots refilled in order); the sort finds
             // that in one pass.
-            pool.lists[..pool.queued].sort_unstable_by_key(|&slot| indices[slot as usize]);
+            let head = pool.head;
+            pool.lists[head..head + pool.queued]
+                .sort_unstable_by_key(|&slot| indices[slot as usize]);
         }
     }
 

@@ -51,14 +51,21 @@
 //! A drain may stop part-way in two ways. When the gather is finishing (a
 //! fail-fast error, a panic) the marks not yet visited no longer matter.
 //! When it only *pauses* (its poll budget is spent, or an unordered gather
-//! hands out the child that just finished), it puts back what it took and
-//! did not visit, bottom-up: into each word on its path the bits it had not
-//! yet visited, with an OR. Where that OR finds the word zero, the drain made
-//! it non-zero, so it also puts back that word's bit in the word above,
-//! exactly as a mark walks up; where it finds the word non-zero, a mark made
-//! since has already announced it upwards. The invariant then holds again.
-//! A pause wakes no one: the gather either wakes its own task (budget) or
-//! returns an item, after which its consumer polls again.
+//! hands out the child that just finished), the marks it has taken and not
+//! yet visited stay in its *cursor* (in the header, touched only by the
+//! thread polling the gather): the bits left at each level of the path it
+//! was on. The next drain goes on from the cursor and, once it is done,
+//! ends there: a new drain, which swaps the top word again, starts only at
+//! the poll after. So a paused round is always finished before a new one
+//! begins, and a child woken again and again cannot starve those after it.
+//!
+//! A paused drain is a drain in progress for the invariant: the words whose
+//! parent bit sits in the cursor are non-zero and will be swapped when the
+//! drain goes on, so a mark in them stops there and wakes nobody; a mark in
+//! a word the drain has already swapped walks up to the top, which it swapped
+//! first, and wakes the task. Resuming is certain: a paused gather either
+//! wakes its own task (budget) or returns an item, after which its consumer
+//! polls again or drops it.
 //!
 //! The same walk decides when to wake the gather's task: only the mark that
 //! turns the *top* word from zero to non-zero does. A drain starts by
@@ -75,7 +82,7 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::sync::{fence, AtomicUsize, Ordering};
+use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 
 use super::parent::ParentWaker;
 
@@ -103,6 +110,19 @@ pub(super) struct Header {
     total_words: usize,
     /// The block's layout, kept so that freeing it need not work it out again.
     layout: Layout,
+    /// Where a paused drain goes on; only the polling thread touches it.
+    cursor: UnsafeCell<Cursor>,
+}
+
+/// The marks a paused drain has taken from the bitmap and not yet visited.
+struct Cursor {
+    /// How many levels, from the top down, hold a frame of the drain's path
+    /// (0: no drain in progress).
+    depth: usize,
+    /// Per level: the index of the word the path is in, and its bits not yet
+    /// visited.
+    word: [usize; MAX_LEVELS],
+    bits: [usize; MAX_LEVELS],
 }
 
 /// How many levels the bitmap of `len` children needs, where each starts,
@@ -165,6 +185,11 @@ impl SetPtr {
             words_offset,
             total_words,
             layout,
+            cursor: UnsafeCell::new(Cursor {
+                depth: 0,
+                word: [0; MAX_LEVELS],
+                bits: [0; MAX_LEVELS],
+            }),
         };
         // SAFETY: `base` is a fresh allocation of `layout`, which holds a
         // `Header` at 0, `len` entries at `ENTRIES_OFFSET` and `total_words`
@@ -291,75 +316,86 @@ impl SetPtr {
     }
 
     /// Visits every marked child in ascending order, unmarking it first,
-    /// until `visit` stops it; returns what it stopped with.
+    /// until `visit` stops it; returns what it stopped with. A drain paused
+    /// before goes on instead, and ends where it ends (see the module docs).
     ///
     /// # Safety
-    /// The block must be alive, and the indices `visit` receives are
-    /// `< len`. Stopping with [`Visit::Finish`] loses the marks not yet
-    /// visited: only do so when the gather is finished. A panic in `visit`
-    /// loses them too, and worse, leaves marks in lower words whose bit
-    /// above is gone, so later wakes of their neighbours no longer wake the
-    /// task; harmless, as the panic poisons the gather, which can then only
-    /// be dropped (the fuzzer checks exactly this case). A pause keeps them
-    /// (see the module docs).
+    /// The block must be alive, only the thread polling the gather may drain,
+    /// and the indices `visit` receives are `< len`. Stopping with
+    /// [`Visit::Finish`] loses the marks not yet visited: only do so when the
+    /// gather is finished. A panic in `visit` loses them too, and worse,
+    /// leaves marks in lower words whose bit above is gone, so later wakes of
+    /// their neighbours no longer wake the task; harmless, as the panic
+    /// poisons the gather, which can then only be dropped (the fuzzer checks
+    /// exactly this case).
     pub(super) unsafe fn drain<B>(self, visit: &mut impl FnMut(usize) -> Visit<B>) -> Option<B> {
         // SAFETY: the caller keeps the block alive.
         let header = unsafe { self.header() };
-        // SAFETY: the top level is one word, at index `level_start[levels - 1]`.
-        match unsafe { self.drain_word(header, header.levels - 1, 0, visit) } {
-            Flow::Continue => None,
-            Flow::Finish(stop) | Flow::Pause(stop, _) => Some(stop),
-        }
-    }
-
-    /// # Safety
-    /// As [`SetPtr::drain`], and `word_index` must be within `level`.
-    unsafe fn drain_word<B>(
-        self,
-        header: &Header,
-        level: usize,
-        word_index: usize,
-        visit: &mut impl FnMut(usize) -> Visit<B>,
-    ) -> Flow<B> {
-        // SAFETY: the caller guarantees `word_index` is within `level`.
-        let word = unsafe { self.word(header.level_start[level] + word_index) };
-        // Always a swap, never a cheaper load first: a read-modify-write
-        // reads the latest value, which a plain load need not. At the top
-        // level that matters: a mark turned away by a registration (a failed
-        // CAS, which publishes nothing) relies on this drain to see it, and
-        // if its OR comes after this swap instead, it reads this swap and so
-        // finds the registration over, and wakes the task itself. Lower
-        // levels are only visited through a bit just taken from their
-        // parent, so they are rarely zero anyway.
-        let mut bits = word.swap(0, Ordering::AcqRel);
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let index = word_index * BITS + bit;
-            let (stop, keep) = if level == 0 {
-                match visit(index) {
-                    Visit::Next => continue,
-                    Visit::Finish(stop) => return Flow::Finish(stop),
-                    Visit::PauseAfter(stop) => (stop, bits),
-                    Visit::PauseBefore(stop) => (stop, bits | 1 << bit),
-                }
-            } else {
-                // SAFETY: bit `bit` of this word stands for word `index` of
-                // the level below, which exists because only such bits are set.
-                match unsafe { self.drain_word(header, level - 1, index, visit) } {
-                    Flow::Continue => continue,
-                    Flow::Finish(stop) => return Flow::Finish(stop),
-                    Flow::Pause(stop, below_was_empty) => {
-                        (stop, bits | usize::from(below_was_empty) << bit)
+        // SAFETY: only the polling thread touches the cursor (the caller's
+        // guarantee), and `visit` cannot reach it.
+        header.cursor.with_mut(|cursor| unsafe {
+            let cursor = &mut *cursor;
+            let levels = header.levels;
+            if cursor.depth == 0 {
+                // A new drain. Always a swap, never a cheaper load first: a
+                // read-modify-write reads the latest value, which a plain
+                // load need not. A mark turned away by a registration (a
+                // failed CAS, which publishes nothing) relies on this drain
+                // to see it, and if its OR comes after this swap instead, it
+                // reads this swap and so finds the registration over, and
+                // wakes the task itself.
+                cursor.word[levels - 1] = 0;
+                cursor.bits[levels - 1] = self
+                    .word(header.level_start[levels - 1])
+                    .swap(0, Ordering::AcqRel);
+                cursor.depth = 1;
+            }
+            loop {
+                let level = levels - cursor.depth;
+                let bits = cursor.bits[level];
+                if bits == 0 {
+                    cursor.depth -= 1;
+                    if cursor.depth == 0 {
+                        return None;
                     }
+                    continue;
                 }
-            };
-            // Put back what this word still owed (module docs), and tell the
-            // level above whether this word needs its bit again.
-            let was_empty = keep != 0 && word.fetch_or(keep, Ordering::AcqRel) == 0;
-            return Flow::Pause(stop, was_empty);
-        }
-        Flow::Continue
+                let bit = bits.trailing_zeros() as usize;
+                cursor.bits[level] = bits & (bits - 1);
+                let index = cursor.word[level] * BITS + bit;
+                if level == 0 {
+                    match visit(index) {
+                        Visit::Next => {}
+                        Visit::Finish(stop) => {
+                            cursor.depth = 0;
+                            return Some(stop);
+                        }
+                        Visit::PauseAfter(stop) => {
+                            // Nothing left on the path: the round is over.
+                            if cursor.bits[..levels].iter().all(|&bits| bits == 0) {
+                                cursor.depth = 0;
+                            }
+                            return Some(stop);
+                        }
+                        Visit::PauseBefore(stop) => {
+                            cursor.bits[0] |= 1 << bit;
+                            return Some(stop);
+                        }
+                    }
+                } else {
+                    // Bit `bit` of this word stands for word `index` of the
+                    // level below, which exists because only such bits are
+                    // set; lower words are only visited through a bit just
+                    // taken from their parent, so they are rarely zero.
+                    let below = level - 1;
+                    cursor.word[below] = index;
+                    cursor.bits[below] = self
+                        .word(header.level_start[below] + index)
+                        .swap(0, Ordering::AcqRel);
+                    cursor.depth += 1;
+                }
+            }
+        })
     }
 
     /// Adds a counted reference.
@@ -491,13 +527,4 @@ pub(crate) enum Visit<B> {
     /// Stop before this child: its mark, and those after it, wait for the
     /// next drain.
     PauseBefore(B),
-}
-
-/// How a drain of one word ended.
-enum Flow<B> {
-    Continue,
-    Finish(B),
-    /// Paused; `true` if putting back its marks made this word non-zero again
-    /// (so its bit in the word above must be put back too).
-    Pause(B, bool),
 }
