@@ -195,6 +195,7 @@ where
     }
 
     /// The next child from the iterator; drops the iterator once it is done.
+    #[inline(always)]
     fn take_one(&mut self) -> Option<Fut<I>> {
         let item = self.source.as_mut()?.next();
         match item {
@@ -431,7 +432,10 @@ where
             return None;
         }
         let slot = pool.lists[pool.head] as usize;
-        pool.head = (pool.head + 1) % pool.size();
+        pool.head += 1;
+        if pool.head == pool.size() {
+            pool.head = 0;
+        }
         pool.queued -= 1;
         Some(slot)
     }
@@ -440,7 +444,11 @@ where
         if let Pool::Reusing(pool) = &mut self.get_mut().pool {
             let n = pool.size();
             debug_assert!(pool.queued < n, "each slot is queued at most once");
-            pool.lists[(pool.head + pool.queued) % n] = slot as u32;
+            let mut at = pool.head + pool.queued;
+            if at >= n {
+                at -= n;
+            }
+            pool.lists[at] = slot as u32;
             pool.queued += 1;
         }
     }
