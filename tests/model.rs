@@ -56,7 +56,8 @@ fn plan() -> impl Strategy<Value = Plan> {
 }
 
 /// Mostly small `Vec` gathers; sometimes past one or more bitmap words;
-/// arrays and tuples of their fixed sizes.
+/// lazy inputs of known and unknown length; arrays and tuples of their
+/// fixed sizes.
 fn kind_and_len() -> impl Strategy<Value = (Kind, usize)> {
     let (small, large) = if cfg!(miri) {
         (12, 70)
@@ -66,6 +67,7 @@ fn kind_and_len() -> impl Strategy<Value = (Kind, usize)> {
     prop_oneof![
         12 => (0..=small).prop_map(|len| (Kind::Vec, len)),
         2 => (small + 1..=large).prop_map(|len| (Kind::Vec, len)),
+        4 => (0..=small, any::<bool>()).prop_map(|(len, known)| (Kind::Lazy { known }, len)),
         3 => select(ARRAY_LENS.to_vec()).prop_map(|len| (Kind::Array(len), len)),
         3 => select(TUPLE_ARITIES.to_vec()).prop_map(|len| (Kind::Tuple(len), len)),
     ]

@@ -142,6 +142,9 @@ pub fn err_value(id: usize) -> u32 {
 pub enum Kind {
     /// `safe_gather(vec)`, with any number of children.
     Vec,
+    /// `safe_gather(iter)` over children made on demand, by an iterator that
+    /// knows its length (`known`) or does not (`size_hint` of `(0, None)`).
+    Lazy { known: bool },
     /// `safe_gather_array`, with one of [`ARRAY_LENS`] children.
     Array(usize),
     /// `safe_gather!`, with one of [`TUPLE_ARITIES`] children.
@@ -301,7 +304,9 @@ impl Script {
     pub fn from_bytes(bytes: &[u8]) -> Script {
         let mut input = Input(bytes);
         let kind = match input.byte() % 16 {
-            0..=8 => Kind::Vec,
+            0..=6 => Kind::Vec,
+            7 => Kind::Lazy { known: true },
+            8 => Kind::Lazy { known: false },
             code @ 9..=12 => Kind::Array(ARRAY_LENS[usize::from(code - 9)]),
             code => Kind::Tuple(TUPLE_ARITIES[usize::from(code - 13)]),
         };
@@ -329,7 +334,7 @@ impl Script {
             _ => None,
         };
         let len = match kind {
-            Kind::Vec => match input.byte() {
+            Kind::Vec | Kind::Lazy { .. } => match input.byte() {
                 code @ 0..=229 => usize::from(code) % 41,
                 _ => 41 + usize::from(input.u16()) % (MAX_CHILDREN - 40),
             },
@@ -411,6 +416,8 @@ impl Script {
         };
         let mut out = vec![match script.kind {
             Kind::Vec => 0,
+            Kind::Lazy { known: true } => 7,
+            Kind::Lazy { known: false } => 8,
             Kind::Array(len) => 9 + position(&ARRAY_LENS, len),
             Kind::Tuple(len) => 13 + position(&TUPLE_ARITIES, len),
         }];
@@ -434,7 +441,7 @@ impl Script {
             Some(limit) if limit <= MAX_LIMIT => 192 + (limit - 1) as u8,
             Some(limit) => panic!("limit {limit} is above {MAX_LIMIT}"),
         });
-        if script.kind == Kind::Vec {
+        if matches!(script.kind, Kind::Vec | Kind::Lazy { .. }) {
             if len <= 40 {
                 out.push(len as u8);
             } else {
@@ -568,6 +575,8 @@ impl Input<'_> {
 
 #[derive(Debug, Default)]
 struct ChildRecord {
+    /// Made (a lazy input makes each child when the gather takes it).
+    created: bool,
     polls: usize,
     polls_after_finish: usize,
     drops: usize,
@@ -604,6 +613,7 @@ struct Counts {
     moved: bool,
     /// Polled, not finished and not dropped.
     in_flight: bool,
+    created: bool,
 }
 
 impl Ledger {
@@ -620,6 +630,10 @@ impl Ledger {
     }
 
     fn children(&self, specs: &[ChildSpec]) -> Vec<ScriptedChild> {
+        // Made now, unless a lazy input makes them later (see `build`).
+        for record in &mut self.lock().records {
+            record.created = true;
+        }
         specs
             .iter()
             .enumerate()
@@ -674,6 +688,7 @@ impl Ledger {
                 output_drops: record.output_drops,
                 moved: record.moved,
                 in_flight: record.polls > 0 && !record.finished && record.drops == 0,
+                created: record.created,
             })
             .collect()
     }
@@ -1046,6 +1061,17 @@ where
     }
 }
 
+/// An iterator that hides its length (`size_hint` of `(0, None)`).
+struct UnknownLength<I>(I);
+
+impl<I: Iterator> Iterator for UnknownLength<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+}
+
 fn into_array<const N: usize>(children: Vec<ScriptedChild>) -> [ScriptedChild; N] {
     children
         .try_into()
@@ -1056,6 +1082,25 @@ fn into_array<const N: usize>(children: Vec<ScriptedChild>) -> [ScriptedChild; N
 fn build(script: &Script, children: Vec<ScriptedChild>, timer: &ManualTimer) -> Box<dyn Driven> {
     match script.kind {
         Kind::Vec => configure(safe_gather(children), script, timer),
+        Kind::Lazy { known } => {
+            // The children exist already; the ledger only learns of each when
+            // the gather takes it, as if the iterator made it then.
+            let ledger = children.first().map(|child| child.ledger.clone());
+            if let Some(ledger) = &ledger {
+                for record in &mut ledger.lock().records {
+                    record.created = false;
+                }
+            }
+            let made = children.into_iter().map(move |child| {
+                child.ledger.lock().records[child.id].created = true;
+                child
+            });
+            if known {
+                configure(safe_gather(made), script, timer)
+            } else {
+                configure(safe_gather(UnknownLength(made)), script, timer)
+            }
+        }
         Kind::Array(1) => configure(safe_gather_array(into_array::<1>(children)), script, timer),
         Kind::Array(3) => configure(safe_gather_array(into_array::<3>(children)), script, timer),
         Kind::Array(64) => configure(safe_gather_array(into_array::<64>(children)), script, timer),
@@ -1245,6 +1290,17 @@ struct Model {
     occupant: Vec<Option<usize>>,
     vacant: std::collections::VecDeque<usize>,
     reuses_slots: bool,
+    /// The gather can tell how many children there are before it takes them
+    /// all (else: an iterator of unknown length, which counts as pending or
+    /// timed out only the children taken).
+    known_len: bool,
+    /// A lazy input: children are made when the gather takes them, at its
+    /// first poll (the first `limit`, or all) and as it starts each later one.
+    lazy: bool,
+    /// Pool only: children that finished and handed their slot on at once
+    /// (taking the next child from the input then, before the rest of the
+    /// round is polled).
+    refills: usize,
     /// Slots marked since the last drain.
     woken: Vec<bool>,
     /// Slots a racing wake may still have marked: the next poll may poll
@@ -1256,13 +1312,16 @@ impl Model {
     fn new(script: &Script) -> Model {
         let len = script.children.len();
         let limit = script.limit.unwrap_or(usize::MAX);
-        let reuses_slots = script.kind == Kind::Vec && limit < len;
+        let reuses_slots = matches!(script.kind, Kind::Vec | Kind::Lazy { .. }) && limit < len;
         let slots = if reuses_slots { limit } else { len };
         Model {
             slot_of: vec![usize::MAX; len],
             occupant: vec![None; slots],
             vacant: std::collections::VecDeque::new(),
             reuses_slots,
+            known_len: script.kind != Kind::Lazy { known: false },
+            lazy: matches!(script.kind, Kind::Lazy { .. }),
+            refills: 0,
             woken: vec![false; slots],
             maybe_woken: vec![false; slots],
             fail_fast: script.mode == Mode::FailFast,
@@ -1529,6 +1588,9 @@ impl Model {
         } else if self.fail_fast && outcome == Outcome::Err {
             ControlFlow::Break(Stop::Failed(child))
         } else {
+            if self.reuses_slots {
+                self.refills += 1;
+            }
             ControlFlow::Continue(())
         }
     }
@@ -1552,8 +1614,32 @@ impl Model {
         }
     }
 
+    /// The children the gather can count: all of them, or for an iterator
+    /// of unknown length those it has taken.
+    fn counted(&self) -> usize {
+        if self.known_len {
+            self.children.len()
+        } else {
+            self.started
+        }
+    }
+
+    /// Whether child `id` has been made by now.
+    fn expected_created(&self, id: usize) -> bool {
+        if !self.lazy {
+            return true;
+        }
+        let len = self.children.len();
+        let taken = if self.polled {
+            self.limit.saturating_add(self.refills).min(len)
+        } else {
+            0
+        };
+        id < self.started.max(taken)
+    }
+
     fn slots(&self) -> Vec<SlotOutcome> {
-        self.children
+        self.children[..self.counted()]
             .iter()
             .enumerate()
             .map(|(id, child)| match child.state {
@@ -1574,7 +1660,7 @@ impl Model {
         if let Some(deadline) = &mut self.deadline {
             deadline.sleep_alive = Some(false);
         }
-        let len = self.children.len();
+        let len = self.counted();
         let resolution = match how {
             Resolve::Complete if self.fail_fast => {
                 Resolution::Values((0..len).map(|id| (id, ok_value(id))).collect())
@@ -1847,7 +1933,8 @@ impl Interpreter {
                 self.model.advance(millis);
             }
             Step::Relocate => {
-                if let (Kind::Vec, Some(gather)) = (self.kind, &mut self.gather) {
+                if let (Kind::Vec | Kind::Lazy { .. }, Some(gather)) = (self.kind, &mut self.gather)
+                {
                     gather.relocate();
                 }
             }
@@ -2037,6 +2124,13 @@ impl Interpreter {
                 "child {id} was polled after it finished"
             );
             ensure!(self, !count.moved, "child {id} moved after its first poll");
+            ensure!(
+                self,
+                count.created == self.model.expected_created(id),
+                "child {id} {} made, the model says it {}",
+                if count.created { "was" } else { "was not" },
+                if count.created { "was not yet" } else { "was" }
+            );
             ensure!(
                 self,
                 count.drops <= 1,
