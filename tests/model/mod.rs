@@ -1085,15 +1085,13 @@ fn build(script: &Script, children: Vec<ScriptedChild>, timer: &ManualTimer) -> 
         Kind::Lazy { known } => {
             // The children exist already; the ledger only learns of each when
             // the gather takes it, as if the iterator made it then.
-            let ledger = children.first().map(|child| child.ledger.clone());
-            if let Some(ledger) = &ledger {
-                for record in &mut ledger.lock().records {
+            if let Some(child) = children.first() {
+                for record in &mut child.ledger.lock().records {
                     record.created = false;
                 }
             }
-            let made = children.into_iter().map(move |child| {
+            let made = children.into_iter().inspect(|child| {
                 child.ledger.lock().records[child.id].created = true;
-                child
             });
             if known {
                 configure(safe_gather(made), script, timer)
