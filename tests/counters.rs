@@ -36,6 +36,13 @@ fn trickle_sizes() -> &'static [usize] {
     }
 }
 
+/// Gather polls one round of `n` child polls takes: one, unless it is
+/// larger than the default poll budget, which ends a poll every
+/// `DEFAULT_POLL_BUDGET` child polls (SPEC §10).
+fn polls_per_round(n: usize) -> u64 {
+    n.div_ceil(safe_gather::gather::DEFAULT_POLL_BUDGET).max(1) as u64
+}
+
 /// Runs `scenario` on `n` children of contender `C` and checks the result
 /// before returning the counters.
 fn counted<C: Contender>(scenario: Scenario, n: usize) -> Counters {
@@ -67,7 +74,7 @@ fn a_trickle_costs_two_child_polls_per_child_and_at_most_one_gather_poll_per_wak
             "n = {n}: a first poll and one poll per wake"
         );
         assert!(
-            counters.gather_polls <= n as u64 + 1,
+            counters.gather_polls <= n as u64 + polls_per_round(n),
             "n = {n}: {} gather polls for {n} wakes",
             counters.gather_polls
         );
@@ -79,8 +86,14 @@ fn a_burst_costs_two_child_polls_per_child_and_two_gather_polls() {
     for &n in sizes() {
         let counters = counted::<SafeGatherVec>(Scenario::Burst, n);
         assert_eq!(counters.child_polls, 2 * n as u64, "n = {n}");
-        assert_eq!(counters.gather_polls, 2, "n = {n}");
-        assert_eq!(counters.gather_wakes, 1, "n = {n}: wakes coalesce");
+        assert_eq!(counters.gather_polls, 2 * polls_per_round(n), "n = {n}");
+        // One wake from the children (they coalesce), and one from the
+        // gather itself each time its budget ends a poll.
+        assert_eq!(
+            counters.gather_wakes,
+            1 + 2 * (polls_per_round(n) - 1),
+            "n = {n}: wakes coalesce"
+        );
     }
 }
 
@@ -134,7 +147,7 @@ fn assert_fails_fast<C: Contender>(n: usize) {
     let counters = counted::<C>(Scenario::FailMid, n);
     assert_eq!(
         counters.gather_polls,
-        2,
+        polls_per_round(n) + 1,
         "{} with {n} children: resolved at poll {}, not the first after the failure",
         C::NAME,
         counters.gather_polls
@@ -167,7 +180,7 @@ fn fail_mid_resolves_at_the_first_poll_after_the_failure_with_every_child_droppe
 fn a_timeout_resolves_at_the_poll_the_deadline_fires_with_every_child_dropped() {
     for &n in sizes() {
         let counters = counted::<SafeGatherVec>(Scenario::Timeout, n);
-        assert_eq!(counters.gather_polls, 2, "n = {n}");
+        assert_eq!(counters.gather_polls, polls_per_round(n) + 1, "n = {n}");
         assert_eq!(
             counters.child_polls, n as u64,
             "n = {n}: no child was woken"
@@ -180,6 +193,9 @@ fn a_timeout_resolves_at_the_poll_the_deadline_fires_with_every_child_dropped() 
 fn an_all_ready_gather_resolves_at_its_first_poll() {
     for &n in sizes() {
         let counters = counted::<SafeGatherVec>(Scenario::Ready, n);
-        assert_eq!((counters.gather_polls, counters.child_polls), (1, n as u64));
+        assert_eq!(
+            (counters.gather_polls, counters.child_polls),
+            (polls_per_round(n), n as u64)
+        );
     }
 }

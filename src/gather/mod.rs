@@ -36,6 +36,7 @@ pub use children::Iter;
 pub use children::{Children, TryChildren, UnorderedChildren};
 pub use unordered::Unordered;
 
+pub use engine::DEFAULT_POLL_BUDGET;
 use engine::{Phase, RoundEnd, Rules, Run};
 
 /// Fail-fast mode, the default: the first error drops every other child and
@@ -289,6 +290,50 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
             "`SafeGather::limit` needs at least one child in flight, got 0"
         );
         self.run.limit = n;
+        self
+    }
+
+    /// At most `n` child polls in one poll of the gather (first polls
+    /// included). When they are spent with children still to poll, the
+    /// gather wakes its own task and returns `Pending`, and its next poll
+    /// polls the children left first, still in input order, before any
+    /// woken since. So one gather of a million ready children shares its
+    /// executor thread with the other tasks instead of holding it for the
+    /// whole round.
+    ///
+    /// The default is [`DEFAULT_POLL_BUDGET`] (1024, see there why); `usize::MAX` turns the budget
+    /// off. Rule 3 applies to the children polled: fail-fast sees the first
+    /// error among them.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0, which could never make progress; and if the gather was
+    /// already polled, like every modifier.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll};
+    /// use safe_gather::safe_gather;
+    ///
+    /// let jobs = (0..10).map(|n| std::future::ready(Ok::<_, ()>(n)));
+    /// let mut gather = pin!(safe_gather(jobs).poll_budget(4));
+    /// let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    /// // Ten ready children, four polls at a time: three gather polls.
+    /// assert!(gather.as_mut().poll(&mut cx).is_pending());
+    /// assert!(gather.as_mut().poll(&mut cx).is_pending());
+    /// assert_eq!(gather.as_mut().poll(&mut cx), Poll::Ready(Ok((0..10).collect())));
+    /// ```
+    #[track_caller]
+    pub fn poll_budget(mut self, n: usize) -> Self {
+        self.assert_unpolled("poll_budget");
+        assert!(
+            n > 0,
+            "`SafeGather::poll_budget` needs at least one child poll per gather poll, got 0"
+        );
+        self.run.budget = n;
         self
     }
 

@@ -85,6 +85,10 @@ impl<F: TryFuture, const N: usize> Storage for ArrayStorage<F, N> {
         (index < N).then_some(index)
     }
 
+    fn has_next(&self, index: usize) -> bool {
+        index < N
+    }
+
     fn is_running(&self, slot: usize) -> bool {
         self.slots[slot].is_running()
     }

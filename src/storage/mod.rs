@@ -133,6 +133,10 @@ pub trait Storage {
     /// runs in, or `None` if the input has no more.
     fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize>;
 
+    /// Whether child `index` may exist, without taking it: `false` only when
+    /// the input is known to have no more.
+    fn has_next(&self, index: usize) -> bool;
+
     /// Queued schedule only: the next slot to poll, in child index order.
     fn queue_pop(self: Pin<&mut Self>) -> Option<usize> {
         None

@@ -424,6 +424,20 @@ where
         }
     }
 
+    fn has_next(&self, index: usize) -> bool {
+        match &self.pool {
+            Pool::Direct(jobs) => index < jobs.len(),
+            Pool::Reusing(pool) => {
+                index < pool.size()
+                    || self
+                        .source
+                        .as_ref()
+                        .is_some_and(|source| source.size_hint().1 != Some(0))
+            }
+            Pool::None => false,
+        }
+    }
+
     fn queue_pop(self: Pin<&mut Self>) -> Option<usize> {
         let Pool::Reusing(pool) = &mut self.get_mut().pool else {
             return None;

@@ -54,6 +54,10 @@ macro_rules! tuple_storage {
                 (index < self.len()).then_some(index)
             }
 
+            fn has_next(&self, index: usize) -> bool {
+                index < self.len()
+            }
+
             fn is_running(&self, slot: usize) -> bool {
                 match slot {
                     $($index => self.$slot.is_running(),)+
