@@ -99,6 +99,9 @@
 //! * `async-io`: `AsyncIoTimer`, on async-io's reactor (smol's timer).
 //! * `embassy-time`: `EmbassyTimer`, on embassy-time; `no_std`, on the time
 //!   driver and tick rate the application picks.
+//! * `test-util`: `ManualTimer`, a timer whose clock moves only when a test
+//!   calls `advance`, to test timeouts without sleeping; needs `alloc`, not
+//!   `std`.
 //!
 //! Without default features the crate is `no_std` and allocation-free; bring a
 //! deadline with [`.deadline(sleep)`](SafeGather::deadline) or a [`Timer`].
@@ -139,6 +142,8 @@ pub use timer::AsyncIoTimer;
 pub use timer::EmbassyTimer;
 #[cfg(feature = "futures-timer")]
 pub use timer::FuturesTimer;
+#[cfg(feature = "test-util")]
+pub use timer::ManualTimer;
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;
