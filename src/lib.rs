@@ -44,7 +44,7 @@
 //! | `futures::future::join_all(futs)` over `Result`s | `safe_gather(futs).settled()` | the same outcomes; each wake polls only the child it woke |
 //! | `futures::future::try_join_all(futs)` | `safe_gather(futs)` | the error says which child failed; siblings and collected outputs are dropped before it is returned |
 //! | `futures::try_join!(a, b)` / `tokio::try_join!(a, b)` | `safe_gather!(a, b)` | a future you can store, time out, or make settled |
-//! | `tokio::task::JoinSet` to wait for everything | `safe_gather(futs)` | no spawning, no `'static` or `Send` needed; one task; input order, not completion order |
+//! | `tokio::task::JoinSet` to wait for everything | `safe_gather(futs)` | no spawning, no `'static` or `Send` needed; input order, not completion order; everything runs in the one task that awaits the gather, so never in parallel on several cores. Gathering spawned tasks' `JoinHandle`s instead neither fails fast on the tasks' errors (a handle is `Ok(the task's result)` unless it panicked or was aborted) nor cancels the tasks when the gather is dropped (a dropped `JoinHandle` detaches its task) |
 //! | Python `asyncio.gather(*aws)` / `safe_gather(*aws)` | `safe_gather(futs)` | cancellation is dropping the gather; exceptions are `Err`; panics propagate; the deadline starts at the first poll |
 //! | `safe_gather(*aws, return_exceptions=True, timeout=10)` | `safe_gather(futs).settled().timeout(Duration::from_secs(10))` | a child cut off by the deadline reports `SlotError::TimedOut` |
 //!
@@ -99,6 +99,9 @@
 //! * `async-io`: `AsyncIoTimer`, on async-io's reactor (smol's timer).
 //! * `embassy-time`: `EmbassyTimer`, on embassy-time; `no_std`, on the time
 //!   driver and tick rate the application picks.
+//! * `test-util`: `ManualTimer`, a timer whose clock moves only when a test
+//!   calls `advance`, to test timeouts without sleeping; needs `alloc`, not
+//!   `std`.
 //!
 //! Without default features the crate is `no_std` and allocation-free; bring a
 //! deadline with [`.deadline(sleep)`](SafeGather::deadline) or a [`Timer`].
@@ -138,6 +141,8 @@ pub use timer::AsyncIoTimer;
 pub use timer::EmbassyTimer;
 #[cfg(feature = "futures-timer")]
 pub use timer::FuturesTimer;
+#[cfg(feature = "test-util")]
+pub use timer::ManualTimer;
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;

@@ -4,6 +4,9 @@
 //!
 //! To keep a new input (a crash the fuzzer found, once fixed, or a script
 //! printed by the proptest as hex), save its bytes as a file in that folder.
+//!
+//! Not in the published package: the corpus (6 MB) stays in the repository,
+//! and so does this test (see `exclude` in Cargo.toml).
 
 // A plain `mod model;` would be ambiguous with `tests/model.rs`.
 #[path = "model/mod.rs"]

@@ -1,8 +1,8 @@
 //! The benchmark harness shared by `benches/gather.rs` (times),
-//! `benches/counters.rs` (the counters table) and `tests/counters.rs` (the
-//! counters as assertions): children that pend until the benchmark opens
-//! them, a single-threaded counting executor, a deadline the benchmark fires
-//! by hand, a counting allocator, and the five scenarios of SPEC §6.
+//! `benches/counters.rs` (the counters table) and `benches/tests/counters.rs`
+//! (the counters as assertions): children that pend until the benchmark
+//! opens them, a single-threaded counting executor, a deadline the benchmark
+//! fires by hand, a counting allocator, and the five scenarios of SPEC §6.
 //!
 //! Everything here is deterministic: no clock, no thread, no randomness but a
 //! fixed-seed xorshift. So a scenario costs every implementation exactly the
@@ -18,7 +18,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,10 +38,16 @@ pub fn quick_run() -> bool {
 
 /// Where the bench binaries leave what `scripts/bench_report.py` reads
 /// besides criterion's own output: `$CARGO_TARGET_DIR/safe-gather-bench`,
-/// or `target/safe-gather-bench` (cargo runs benches from the package root).
+/// or the workspace's `target/safe-gather-bench`, where criterion writes too.
+/// Cargo runs benches from this crate's folder (`benches/`), so a relative
+/// `target` would land in `benches/target`, where the report never looks.
 pub fn results_dir() -> PathBuf {
+    let workspace_target = || {
+        let benches = Path::new(env!("CARGO_MANIFEST_DIR"));
+        benches.parent().unwrap_or(benches).join("target")
+    };
     std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .map_or_else(workspace_target, PathBuf::from)
         .join("safe-gather-bench")
 }
 

@@ -15,6 +15,7 @@
 //! | `TokioTimer` | `tokio` | tokio's timer wheel (paused time too); immune to tokio's cooperative budget |
 //! | `AsyncIoTimer` | `async-io` | async-io's reactor, as smol's `Timer`; any executor |
 //! | `EmbassyTimer` | `embassy-time` | embassy-time, `no_std`, on the application's driver |
+//! | `ManualTimer` | `test-util` | a clock that moves only when a test calls `advance`; `no_std` with `alloc` |
 
 use core::future::Future;
 use core::time::Duration;
@@ -121,3 +122,12 @@ pub use self::async_io::{AsyncIoSleep, AsyncIoTimer};
 mod embassy;
 #[cfg(feature = "embassy-time")]
 pub use self::embassy::{EmbassySleep, EmbassyTimer};
+
+#[cfg(feature = "test-util")]
+mod manual;
+#[cfg(feature = "test-util")]
+pub use self::manual::{ManualSleep, ManualTimer};
+// The one unsafe module outside storage and wakers: `core` has no mutex.
+#[cfg(feature = "test-util")]
+#[allow(unsafe_code)]
+mod spin_lock;

@@ -4,7 +4,7 @@
 //! counting allocator that counts only the current thread's allocations
 //! while a gather runs. Nothing here reads a clock.
 
-#[path = "../benches/harness/mod.rs"]
+#[path = "../harness/mod.rs"]
 mod harness;
 
 use std::rc::Rc;
