@@ -9,8 +9,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use super::spin_lock::SpinLock;
 use super::Timer;
+use crate::waker::lock::SpinLock;
 
 /// A [`Timer`] for tests: its clock starts at zero and moves only when the
 /// test calls [`advance`](ManualTimer::advance), so a test can make a gather

@@ -127,7 +127,3 @@ pub use self::embassy::{EmbassySleep, EmbassyTimer};
 mod manual;
 #[cfg(feature = "test-util")]
 pub use self::manual::{ManualSleep, ManualTimer};
-// The one unsafe module outside storage and wakers: `core` has no mutex.
-#[cfg(feature = "test-util")]
-#[allow(unsafe_code)]
-mod spin_lock;

@@ -46,6 +46,8 @@ use core::task::Waker;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod block;
+#[cfg(all(feature = "test-util", target_has_atomic = "ptr"))]
+pub(crate) mod lock;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod parent;
 

@@ -1,5 +1,7 @@
-//! A minimal spin lock: the state of [`ManualTimer`](super::ManualTimer)
-//! without `std`.
+//! A minimal spin lock: the state of [`ManualTimer`](crate::ManualTimer),
+//! the wakers of its sleeps among it, without `std`. It lives with the
+//! wakers because it is the other place where the crate keeps wakers that
+//! other threads reach, and unsafe code stays in storage and waker modules.
 //!
 //! `core` has no mutex, and a test helper is no reason for a dependency. The
 //! lock suits its one user because every critical section there is a few
