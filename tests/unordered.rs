@@ -335,3 +335,28 @@ fn progress_can_be_reported_while_a_fan_out_runs() {
     }
     assert_eq!(reports, ["10/50", "20/50", "30/50", "40/50", "50/50"]);
 }
+
+#[test]
+fn a_stale_mark_of_a_slot_refilled_for_a_first_poll_does_not_queue_it_twice() {
+    // Found by the round model: child 2 waits in child 0's old slot for its
+    // first poll when a waker kept from child 0 marks that slot; the next
+    // poll queued the slot twice, polling child 2 twice (and, with more
+    // such slots than the pool holds, overflowing its queue).
+    let board = Board::new();
+    let parent = Parent::new();
+    let mut stream = pin!(safe_gather(lazily(&board, 4, Plan::Wait))
+        .limit(2)
+        .unordered());
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    let stale = board.waker(0);
+    board.open(0, Ok(0));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some(Ok((0, _))))
+    ));
+    assert_eq!(board.len(), 3, "child 2 was taken into slot 0 at once");
+    board.take_log();
+    stale.wake();
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [2], "child 2's first poll, once");
+}

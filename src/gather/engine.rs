@@ -94,6 +94,11 @@ pub(crate) struct Run {
     pub(crate) finished: usize,
     /// The input has no more children to start.
     pub(crate) exhausted: bool,
+    /// Direct schedule: the last round paused while starting children, so
+    /// the next one goes on starting them before it takes new wakes (else a
+    /// child that wakes itself could take every budget, and starve those
+    /// not yet started).
+    starting: bool,
     /// Slots in the storage's queue (queued schedule).
     queued: usize,
     /// Of those, the last `fresh` hold children started after the round
@@ -113,6 +118,7 @@ impl Run {
             running: 0,
             finished: 0,
             exhausted: false,
+            starting: false,
             queued: 0,
             fresh: 0,
             schedule: Schedule::Direct,
@@ -166,35 +172,40 @@ impl Run {
     ) -> RoundEnd {
         let mut budget = self.budget;
         let started = self.started;
-        let stopped = wakers.drain(parent, started, |slot, waker| {
-            if budget == 0 {
-                return Visit::PauseBefore(RoundEnd::Paused);
-            }
-            match storage
-                .as_mut()
-                .poll_slot(slot, &mut Context::from_waker(waker))
-            {
-                Polled::Vacant => Visit::Next,
-                Polled::Pending => {
-                    budget -= 1;
-                    Visit::Next
+        let stopped = if core::mem::take(&mut self.starting) {
+            None
+        } else {
+            wakers.drain(parent, started, |slot, waker| {
+                if budget == 0 {
+                    return Visit::PauseBefore(RoundEnd::Paused);
                 }
-                Polled::Finished(finished) => {
-                    budget -= 1;
-                    match self.finish(finished, slot, rules) {
-                        None => Visit::Next,
-                        Some(end @ RoundEnd::Failed { .. }) => Visit::Finish(end),
-                        Some(end) => Visit::PauseAfter(end),
+                match storage
+                    .as_mut()
+                    .poll_slot(slot, &mut Context::from_waker(waker))
+                {
+                    Polled::Vacant => Visit::Next,
+                    Polled::Pending => {
+                        budget -= 1;
+                        Visit::Next
+                    }
+                    Polled::Finished(finished) => {
+                        budget -= 1;
+                        match self.finish(finished, slot, rules) {
+                            None => Visit::Next,
+                            Some(end @ RoundEnd::Failed { .. }) => Visit::Finish(end),
+                            Some(end) => Visit::PauseAfter(end),
+                        }
                     }
                 }
-            }
-        });
+            })
+        };
         if let Some(end) = stopped {
             return end;
         }
         while !self.exhausted && self.running < self.limit {
             if budget == 0 {
                 if storage.has_next(self.started) {
+                    self.starting = true;
                     return RoundEnd::Paused;
                 }
                 self.exhausted = true;
@@ -231,12 +242,16 @@ impl Run {
         // the children woken since join a new one. Children queued only for
         // their first poll do not hold a round open.
         if self.queued == self.fresh {
+            // The fresh ones are the last started, and queued already: a mark
+            // of their slot (left by the child before) is dropped, since they
+            // get their first poll anyway; so is a stale mark of a slot left
+            // vacant. Each slot is then queued at most once.
+            let first_fresh = self.started - self.fresh;
             self.fresh = 0;
             let queued = &mut self.queued;
             let upto = self.started;
             wakers.drain(parent, upto, |slot, _| {
-                // A stale wake of a slot left vacant is dropped here.
-                if storage.is_running(slot) {
+                if storage.is_running(slot) && storage.child_index(slot) < first_fresh {
                     storage.as_mut().queue_push(slot);
                     *queued += 1;
                 }

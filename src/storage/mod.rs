@@ -152,6 +152,11 @@ pub trait Storage {
     /// Whether a child is running in `slot`.
     fn is_running(&self, slot: usize) -> bool;
 
+    /// The input index of the child in (or last in) `slot`.
+    fn child_index(&self, slot: usize) -> usize {
+        slot
+    }
+
     /// Drops every child and output still held, in place, and the input.
     fn drop_all(self: Pin<&mut Self>);
 

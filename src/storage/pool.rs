@@ -438,6 +438,13 @@ where
         }
     }
 
+    fn child_index(&self, slot: usize) -> usize {
+        match &self.pool {
+            Pool::Reusing(pool) => pool.indices[slot],
+            Pool::Direct(_) | Pool::None => slot,
+        }
+    }
+
     fn queue_pop(self: Pin<&mut Self>) -> Option<usize> {
         let Pool::Reusing(pool) = &mut self.get_mut().pool else {
             return None;
@@ -457,7 +464,7 @@ where
     fn queue_push(self: Pin<&mut Self>, slot: usize) {
         if let Pool::Reusing(pool) = &mut self.get_mut().pool {
             let n = pool.size();
-            debug_assert!(pool.queued < n, "each slot is queued at most once");
+            assert!(pool.queued < n, "safe-gather: a slot queued twice");
             let mut at = pool.head + pool.queued;
             if at >= n {
                 at -= n;

@@ -1,0 +1,1097 @@
+//! A second reference model, of what a gather does round by round when its
+//! rounds can stop early: `.unordered()` (one finished child per poll),
+//! `.poll_budget(n)` (a bounded number of child polls per poll), and pools
+//! of reused slots over lazy inputs. It runs a script of polls, opens, wakes
+//! (also through wakers kept after their child finished), clock moves and a
+//! drop against the real crate, and checks after every step:
+//!
+//! * which children each poll polled, in which order;
+//! * what the poll returned: `Pending`, an item (index and outcome, a
+//!   cut-off, a `GatherError`), the end, or the gather's output;
+//! * when each child is made (a lazy input makes it when the gather takes
+//!   it), when each is dropped, and that no more than `limit` are in flight
+//!   (nor, for a lazy input, alive).
+//!
+//! The rules it encodes, besides those of `tests/model/mod.rs`:
+//!
+//! * A round that stops early (budget spent, or a child handed out) is
+//!   finished by the next poll before a new one begins; only a new round
+//!   takes the children woken since. Children queued only for their first
+//!   poll (a pool refills a slot as soon as its child is handed out) join
+//!   the next round, sorted in with the woken ones.
+//! * A pool takes the next child the moment a child finishes, into the slot
+//!   it left (the slot vacated first); a stale waker marks the slot, so its
+//!   new child is polled once more.
+//! * A budget pause happens before a child, also before a stale mark of a
+//!   slot left vacant; a gather whose input has no more children does not
+//!   pause for them.
+//!
+//! It leaves to the first model what that one checks: parent wakes, panics,
+//! racing threads. Direct (slot-per-child) gathers stay within one bitmap
+//! word (64 children), where a wake that arrives while a round is paused
+//! always goes to the next round.
+
+#![allow(dead_code)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::stream::Stream;
+use safe_gather::gather::{Children, TryChildren, UnorderedChildren};
+use safe_gather::{safe_gather, safe_gather_array, GatherError, SafeGather, SlotError};
+pub use support::{Board, Child, ManualTimer, Output, Parent, Plan};
+
+/// Longest lazy input a script builds.
+pub const MAX_LEN: usize = 40;
+/// Array lengths a script can build.
+pub const ARRAY_LENS: [usize; 3] = [1, 3, 8];
+pub const MAX_LIMIT: usize = 9;
+pub const MAX_BUDGET: usize = 5;
+pub const DEADLINES: [u64; 4] = [0, 1, 5, 20];
+pub const ADVANCES: [u64; 3] = [1, 5, 20];
+pub const MAX_STEPS: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `safe_gather(iter)` over children made on demand; the iterator knows
+    /// its length, or does not.
+    Lazy {
+        known: bool,
+    },
+    Array(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildPlan {
+    Ready {
+        ok: bool,
+    },
+    /// Pending until opened.
+    Wait,
+    /// Wakes itself at every poll, never finishes.
+    SelfWake,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Poll,
+    Open {
+        child: usize,
+        ok: bool,
+    },
+    /// Wakes the child's registered waker, keeping it.
+    Wake {
+        child: usize,
+    },
+    /// Keeps a clone of the child's registered waker.
+    Keep {
+        child: usize,
+    },
+    WakeKept {
+        kept: usize,
+    },
+    Advance {
+        millis: u64,
+    },
+    Drop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub kind: Kind,
+    pub settled: bool,
+    pub unordered: bool,
+    pub deadline: Option<u64>,
+    pub limit: Option<usize>,
+    pub budget: Option<usize>,
+    pub plans: Vec<ChildPlan>,
+    pub steps: Vec<Step>,
+}
+
+/// Reads bytes as a script; any bytes make one.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&first, rest)) => {
+                self.0 = rest;
+                first
+            }
+            None => 0,
+        }
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n.max(1)
+    }
+}
+
+impl Script {
+    /// Decodes any bytes into a script: a shape byte (kind, mode,
+    /// unordered), a deadline byte, a limit byte, a budget byte, a length
+    /// byte (lazy kinds), one plan byte per child, then steps (an op byte,
+    /// and a child byte for steps that name one).
+    pub fn from_bytes(bytes: &[u8]) -> Script {
+        let mut input = Input(bytes);
+        let shape = input.byte();
+        let kind = match shape % 6 {
+            0 | 1 => Kind::Lazy { known: true },
+            2 => Kind::Lazy { known: false },
+            code => Kind::Array(ARRAY_LENS[usize::from(code - 3)]),
+        };
+        let settled = shape & 0x20 != 0;
+        let unordered = shape & 0x40 != 0;
+        let deadline = match input.byte() {
+            code @ 0..=3 => Some(DEADLINES[usize::from(code)]),
+            _ => None,
+        };
+        let limit = match input.byte() {
+            code @ 128..=255 => Some(1 + usize::from(code) % MAX_LIMIT),
+            _ => None,
+        };
+        let budget = match input.byte() {
+            code @ 128..=255 => Some(1 + usize::from(code) % MAX_BUDGET),
+            _ => None,
+        };
+        let len = match kind {
+            Kind::Lazy { .. } => input.below(MAX_LEN + 1),
+            Kind::Array(len) => len,
+        };
+        let plans = (0..len)
+            .map(|_| match input.byte() % 8 {
+                0 | 1 => ChildPlan::Ready { ok: true },
+                2 => ChildPlan::Ready { ok: false },
+                3 => ChildPlan::SelfWake,
+                _ => ChildPlan::Wait,
+            })
+            .collect();
+        let mut steps = Vec::new();
+        while !input.0.is_empty() && steps.len() < MAX_STEPS {
+            let op = input.byte();
+            steps.push(match op % 16 {
+                0..=4 => Step::Poll,
+                5..=8 => Step::Open {
+                    child: input.below(len),
+                    ok: op & 0x80 == 0,
+                },
+                9 | 10 => Step::Wake {
+                    child: input.below(len),
+                },
+                11 => Step::Keep {
+                    child: input.below(len),
+                },
+                12 => Step::WakeKept {
+                    kept: usize::from(op >> 4),
+                },
+                13 | 14 => Step::Advance {
+                    millis: ADVANCES[usize::from(op >> 4) % ADVANCES.len()],
+                },
+                _ => Step::Drop,
+            });
+        }
+        Script {
+            kind,
+            settled,
+            unordered,
+            deadline,
+            limit,
+            budget,
+            plans,
+            steps,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.plans.len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The real gather, behind one face
+// ---------------------------------------------------------------------------
+
+/// A child's outcome as the checks compare it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok(u32),
+    Err(u32),
+    /// Cut off by the deadline (settled).
+    Cut,
+}
+
+/// What a poll returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Pending,
+    /// A fail-fast gather's values, in input order.
+    Values(Vec<u32>),
+    Failed {
+        index: usize,
+        error: u32,
+    },
+    TimedOut {
+        completed: usize,
+        pending: usize,
+    },
+    /// A settled gather's outcomes, in input order.
+    Settled(Vec<Outcome>),
+    /// An item of an unordered gather.
+    Item(usize, Outcome),
+    /// An unordered gather's end.
+    End,
+}
+
+fn outcome(output: Result<Output, u32>) -> Outcome {
+    match output {
+        Ok(output) => Outcome::Ok(output.value),
+        Err(error) => Outcome::Err(error),
+    }
+}
+
+fn timed_outcome(output: Result<Output, SlotError<u32>>) -> Outcome {
+    match output {
+        Ok(output) => Outcome::Ok(output.value),
+        Err(SlotError::Failed(error)) => Outcome::Err(error),
+        Err(SlotError::TimedOut) => Outcome::Cut,
+    }
+}
+
+fn error_event(error: GatherError<u32>) -> Event {
+    match error {
+        GatherError::Failed { index, error } => Event::Failed { index, error },
+        GatherError::TimedOut { completed, pending } => Event::TimedOut { completed, pending },
+        other => panic!("a GatherError the model does not know: {other:?}"),
+    }
+}
+
+trait Driven {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Event;
+}
+
+struct AsFuture<G: Future>(Pin<Box<G>>, fn(G::Output) -> Event);
+
+impl<G: Future> Driven for AsFuture<G> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Event {
+        match self.0.as_mut().poll(cx) {
+            Poll::Ready(output) => (self.1)(output),
+            Poll::Pending => Event::Pending,
+        }
+    }
+}
+
+struct AsStream<S: Stream>(Pin<Box<S>>, fn(S::Item) -> Event);
+
+impl<S: Stream> Driven for AsStream<S> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Event {
+        match self.0.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => (self.1)(item),
+            Poll::Ready(None) => Event::End,
+            Poll::Pending => Event::Pending,
+        }
+    }
+}
+
+/// Turns an array or `Vec` of outputs into a `Vec`.
+pub trait Flatten<T> {
+    fn flatten(self) -> Vec<T>;
+}
+
+impl<T> Flatten<T> for Vec<T> {
+    fn flatten(self) -> Vec<T> {
+        self
+    }
+}
+
+impl<T, const N: usize> Flatten<T> for [T; N] {
+    fn flatten(self) -> Vec<T> {
+        self.into()
+    }
+}
+
+fn configure<K>(gather: SafeGather<K>, script: &Script, timer: &ManualTimer) -> Box<dyn Driven>
+where
+    K: UnorderedChildren<Ok = Output, Error = u32> + TryChildren<Error = u32> + 'static,
+    <K as TryChildren>::Ok: Flatten<Output>,
+    <K as Children>::Settled: Flatten<Result<Output, u32>>,
+    <K as Children>::SettledTimed: Flatten<Result<Output, SlotError<u32>>>,
+{
+    let gather = match script.limit {
+        Some(limit) => gather.limit(limit),
+        None => gather,
+    };
+    let gather = match script.budget {
+        Some(budget) => gather.poll_budget(budget),
+        None => gather,
+    };
+    let duration = script.deadline.map(Duration::from_millis);
+    match (script.settled, duration, script.unordered) {
+        (false, None, false) => Box::new(AsFuture(Box::pin(gather), |output| match output {
+            Ok(values) => Event::Values(values.flatten().iter().map(|o| o.value).collect()),
+            Err(error) => error_event(error),
+        })),
+        (false, Some(duration), false) => Box::new(AsFuture(
+            Box::pin(gather.timeout_with(timer.clone(), duration)),
+            |output| match output {
+                Ok(values) => Event::Values(values.flatten().iter().map(|o| o.value).collect()),
+                Err(error) => error_event(error),
+            },
+        )),
+        (true, None, false) => Box::new(AsFuture(Box::pin(gather.settled()), |output| {
+            Event::Settled(output.flatten().into_iter().map(outcome).collect())
+        })),
+        (true, Some(duration), false) => Box::new(AsFuture(
+            Box::pin(gather.settled().timeout_with(timer.clone(), duration)),
+            |output| Event::Settled(output.flatten().into_iter().map(timed_outcome).collect()),
+        )),
+        (false, None, true) => {
+            Box::new(AsStream(Box::pin(gather.unordered()), |item| match item {
+                Ok((index, output)) => Event::Item(index, Outcome::Ok(output.value)),
+                Err(error) => error_event(error),
+            }))
+        }
+        (false, Some(duration), true) => Box::new(AsStream(
+            Box::pin(gather.timeout_with(timer.clone(), duration).unordered()),
+            |item| match item {
+                Ok((index, output)) => Event::Item(index, Outcome::Ok(output.value)),
+                Err(error) => error_event(error),
+            },
+        )),
+        (true, None, true) => Box::new(AsStream(
+            Box::pin(gather.settled().unordered()),
+            |(index, output)| Event::Item(index, outcome(output)),
+        )),
+        (true, Some(duration), true) => Box::new(AsStream(
+            Box::pin(
+                gather
+                    .settled()
+                    .timeout_with(timer.clone(), duration)
+                    .unordered(),
+            ),
+            |(index, output)| Event::Item(index, timed_outcome(output)),
+        )),
+    }
+}
+
+/// An iterator that hides its length.
+struct UnknownLength<I>(I);
+
+impl<I: Iterator> Iterator for UnknownLength<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+}
+
+fn board_plan(plan: ChildPlan, id: usize) -> Plan {
+    match plan {
+        ChildPlan::Ready { ok: true } => Plan::Ready(Ok(ok_value(id))),
+        ChildPlan::Ready { ok: false } => Plan::Ready(Err(err_value(id))),
+        ChildPlan::Wait => Plan::Wait,
+        ChildPlan::SelfWake => Plan::SelfWake,
+    }
+}
+
+pub fn ok_value(id: usize) -> u32 {
+    id as u32 * 10 + 1
+}
+
+pub fn err_value(id: usize) -> u32 {
+    id as u32 * 10 + 2
+}
+
+fn array<const N: usize>(board: &Board, plans: &[ChildPlan]) -> [Child; N] {
+    std::array::from_fn(|id| board.child(board_plan(plans[id], id)))
+}
+
+fn build(script: &Script, board: &Board, timer: &ManualTimer) -> Box<dyn Driven> {
+    let plans = script.plans.clone();
+    let made = board.clone();
+    let lazy = move || {
+        let plans = plans.clone();
+        let made = made.clone();
+        (0..plans.len()).map(move |id| made.child(board_plan(plans[id], id)))
+    };
+    match script.kind {
+        Kind::Lazy { known: true } => configure(safe_gather(lazy()), script, timer),
+        Kind::Lazy { known: false } => configure(safe_gather(UnknownLength(lazy())), script, timer),
+        Kind::Array(1) => configure(
+            safe_gather_array(array::<1>(board, &script.plans)),
+            script,
+            timer,
+        ),
+        Kind::Array(3) => configure(
+            safe_gather_array(array::<3>(board, &script.plans)),
+            script,
+            timer,
+        ),
+        Kind::Array(8) => configure(
+            safe_gather_array(array::<8>(board, &script.plans)),
+            script,
+            timer,
+        ),
+        Kind::Array(len) => panic!("no array of {len}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not made yet (lazy input).
+    Unmade,
+    /// Made, not started.
+    Made,
+    Running,
+    Finished(Outcome),
+}
+
+#[derive(Debug, Clone)]
+struct ChildModel {
+    plan: ChildPlan,
+    state: State,
+    polls: usize,
+    /// Holds a waker on the board (a `Wait` child's pending poll).
+    registered: bool,
+    opened: Option<bool>,
+    dropped: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Unordered, settled with a deadline: the children cut off, still to be
+    /// handed out.
+    Cutting(VecDeque<usize>),
+    /// Resolved or ended.
+    Done,
+    Dropped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Idle,
+    Paused,
+    Failed(usize),
+    Landed(usize),
+}
+
+#[derive(Debug)]
+struct Model {
+    fail_fast: bool,
+    unordered: bool,
+    timed: bool,
+    known: bool,
+    lazy: bool,
+    /// A pool's queued schedule (a lazy input under a limit it may exceed).
+    queued: bool,
+    limit: usize,
+    budget: usize,
+    children: Vec<ChildModel>,
+    slot_of: Vec<usize>,
+    occupant: Vec<Option<usize>>,
+    vacant: VecDeque<usize>,
+    woken: Vec<bool>,
+    /// The round in progress: children (direct: slots, the same) still to
+    /// poll.
+    round: VecDeque<usize>,
+    fresh: usize,
+    started: usize,
+    running: usize,
+    finished: usize,
+    exhausted: bool,
+    /// Direct: the last round paused while starting children.
+    starting: bool,
+    first_poll: bool,
+    due: Option<u64>,
+    deadline: Option<u64>,
+    now: u64,
+    phase: Phase,
+}
+
+impl Model {
+    fn new(script: &Script) -> Model {
+        let len = script.len();
+        let limit = script.limit.unwrap_or(usize::MAX);
+        let (lazy, known) = match script.kind {
+            Kind::Lazy { known } => (true, known),
+            Kind::Array(_) => (false, true),
+        };
+        // A pool, when the first `limit` children taken do not show the
+        // input to be exhausted.
+        let queued = lazy && (limit < len || (!known && limit == len));
+        let slots = if queued { limit } else { len };
+        Model {
+            fail_fast: !script.settled,
+            unordered: script.unordered,
+            timed: script.deadline.is_some(),
+            known,
+            lazy,
+            queued,
+            limit,
+            budget: script
+                .budget
+                .unwrap_or(safe_gather::gather::DEFAULT_POLL_BUDGET),
+            children: script
+                .plans
+                .iter()
+                .map(|&plan| ChildModel {
+                    plan,
+                    state: if lazy { State::Unmade } else { State::Made },
+                    polls: 0,
+                    registered: false,
+                    opened: None,
+                    dropped: false,
+                })
+                .collect(),
+            slot_of: vec![usize::MAX; len],
+            occupant: vec![None; slots],
+            vacant: VecDeque::new(),
+            woken: vec![false; slots],
+            round: VecDeque::new(),
+            fresh: 0,
+            started: 0,
+            running: 0,
+            finished: 0,
+            exhausted: false,
+            starting: false,
+            first_poll: true,
+            due: None,
+            deadline: script.deadline,
+            now: 0,
+            phase: Phase::Running,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    fn made(&self, id: usize) -> bool {
+        self.children[id].state != State::Unmade
+    }
+
+    /// The children the gather can count: all, or for an input of unknown
+    /// length those it has taken.
+    fn counted(&self) -> usize {
+        if self.known {
+            self.len()
+        } else {
+            (0..self.len()).filter(|&id| self.made(id)).count()
+        }
+    }
+
+    fn mark_slot(&mut self, slot: usize) {
+        if self.phase == Phase::Running {
+            self.woken[slot] = true;
+        }
+    }
+
+    fn make(&mut self, id: usize) {
+        if self.children[id].state == State::Unmade {
+            self.children[id].state = State::Made;
+        }
+    }
+
+    /// Starts the next child in `slot` (made now if it was not).
+    fn start(&mut self, slot: usize) -> usize {
+        let id = self.started;
+        self.make(id);
+        self.started += 1;
+        self.running += 1;
+        self.children[id].state = State::Running;
+        self.slot_of[id] = slot;
+        self.occupant[slot] = Some(id);
+        id
+    }
+
+    /// Polls child `id` once; returns its outcome if it finished.
+    fn poll_child(&mut self, id: usize, polled: &mut Vec<usize>) -> Option<Outcome> {
+        polled.push(id);
+        let slot = self.slot_of[id];
+        let child = &mut self.children[id];
+        child.polls += 1;
+        let finished = match (child.plan, child.opened) {
+            (_, Some(ok)) => Some(ok),
+            (ChildPlan::Ready { ok }, None) => Some(ok),
+            (ChildPlan::Wait, None) => {
+                child.registered = true;
+                None
+            }
+            (ChildPlan::SelfWake, None) => {
+                self.woken[slot] = true;
+                None
+            }
+        };
+        let ok = finished?;
+        let outcome = if ok {
+            Outcome::Ok(ok_value(id))
+        } else {
+            Outcome::Err(err_value(id))
+        };
+        let child = &mut self.children[id];
+        child.state = State::Finished(outcome);
+        child.registered = false;
+        child.dropped = true;
+        self.occupant[slot] = None;
+        if self.queued {
+            self.vacant.push_back(slot);
+        }
+        self.running -= 1;
+        self.finished += 1;
+        Some(outcome)
+    }
+
+    /// A finished child's effect on the round.
+    fn after_finish(&self, id: usize, outcome: Outcome) -> Option<End> {
+        if self.fail_fast && matches!(outcome, Outcome::Err(_)) {
+            Some(End::Failed(id))
+        } else if self.unordered {
+            Some(End::Landed(id))
+        } else {
+            None
+        }
+    }
+
+    fn direct_round(&mut self, polled: &mut Vec<usize>) -> End {
+        let mut budget = self.budget;
+        if std::mem::take(&mut self.starting) {
+            // A round paused while starting children goes on starting them.
+        } else if self.round.is_empty() {
+            self.round = (0..self.woken.len())
+                .filter(|&slot| self.woken[slot])
+                .collect();
+            self.woken.fill(false);
+        }
+        while let Some(&slot) = self.round.front() {
+            if budget == 0 {
+                return End::Paused;
+            }
+            self.round.pop_front();
+            let id = slot;
+            if self.children[id].state != State::Running {
+                continue;
+            }
+            budget -= 1;
+            if let Some(outcome) = self.poll_child(id, polled) {
+                match self.after_finish(id, outcome) {
+                    Some(End::Failed(id)) => {
+                        self.round.clear();
+                        return End::Failed(id);
+                    }
+                    Some(end) => return end,
+                    None => {}
+                }
+            }
+        }
+        while !self.exhausted && self.running < self.limit {
+            if budget == 0 {
+                if self.started < self.len() {
+                    self.starting = true;
+                    return End::Paused;
+                }
+                self.exhausted = true;
+                break;
+            }
+            if self.started == self.len() {
+                self.exhausted = true;
+                break;
+            }
+            let id = self.start(self.started);
+            budget -= 1;
+            if let Some(outcome) = self.poll_child(id, polled) {
+                if let Some(end) = self.after_finish(id, outcome) {
+                    return end;
+                }
+            }
+        }
+        End::Idle
+    }
+
+    /// A pool starts children while the limit allows, each queued last.
+    fn top_up(&mut self) -> usize {
+        let mut added = 0;
+        while !self.exhausted && self.running < self.limit {
+            if self.started == self.len() {
+                self.exhausted = true;
+                break;
+            }
+            let slot = if self.started < self.occupant.len() {
+                self.started
+            } else {
+                self.vacant
+                    .pop_front()
+                    .expect("a vacant slot below the limit")
+            };
+            let id = self.start(slot);
+            self.round.push_back(id);
+            added += 1;
+        }
+        added
+    }
+
+    fn queued_round(&mut self, polled: &mut Vec<usize>) -> End {
+        if self.round.len() == self.fresh {
+            self.fresh = 0;
+            for slot in 0..self.woken.len() {
+                if let (true, Some(id)) = (self.woken[slot], self.occupant[slot]) {
+                    // A child queued for its first poll is not queued again.
+                    if self.children[id].state == State::Running && !self.round.contains(&id) {
+                        self.round.push_back(id);
+                    }
+                }
+            }
+            self.woken.fill(false);
+            self.round.make_contiguous().sort_unstable();
+        }
+        let mut budget = self.budget;
+        loop {
+            self.top_up();
+            let Some(&id) = self.round.front() else {
+                return End::Idle;
+            };
+            if budget == 0 {
+                return End::Paused;
+            }
+            self.round.pop_front();
+            self.fresh = self.fresh.min(self.round.len());
+            budget -= 1;
+            if let Some(outcome) = self.poll_child(id, polled) {
+                match self.after_finish(id, outcome) {
+                    Some(End::Landed(id)) => {
+                        self.fresh += self.top_up();
+                        return End::Landed(id);
+                    }
+                    Some(end) => return end,
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Drops every child still held.
+    fn drop_all(&mut self) {
+        for child in &mut self.children {
+            if matches!(child.state, State::Made | State::Running) {
+                child.dropped = true;
+                child.registered = false;
+            }
+        }
+    }
+
+    fn outcomes(&self) -> Vec<Outcome> {
+        self.children[..self.counted()]
+            .iter()
+            .map(|child| match child.state {
+                State::Finished(outcome) => outcome,
+                _ => Outcome::Cut,
+            })
+            .collect()
+    }
+
+    /// One poll: the children it polls, and what it returns.
+    fn poll(&mut self) -> (Vec<usize>, Event) {
+        let mut polled = Vec::new();
+        match &mut self.phase {
+            Phase::Running => {}
+            Phase::Cutting(cut) => {
+                let event = match cut.pop_front() {
+                    Some(id) => Event::Item(id, Outcome::Cut),
+                    None => {
+                        self.phase = Phase::Done;
+                        Event::End
+                    }
+                };
+                return (polled, event);
+            }
+            Phase::Done => return (polled, Event::End),
+            Phase::Dropped => unreachable!("a dropped gather is not polled"),
+        }
+        if std::mem::take(&mut self.first_poll) {
+            if self.len() == 0 {
+                self.phase = Phase::Done;
+                return (polled, self.complete());
+            }
+            let taken = if self.queued { self.limit } else { self.len() };
+            for id in 0..taken {
+                self.make(id);
+            }
+            self.due = self.deadline.map(|millis| self.now + millis);
+        }
+        let end = if self.queued {
+            self.queued_round(&mut polled)
+        } else {
+            self.direct_round(&mut polled)
+        };
+        let event = match end {
+            End::Failed(index) => {
+                self.drop_all();
+                self.phase = Phase::Done;
+                Event::Failed {
+                    index,
+                    error: err_value(index),
+                }
+            }
+            End::Landed(id) => {
+                let State::Finished(outcome) = self.children[id].state else {
+                    unreachable!()
+                };
+                Event::Item(id, outcome)
+            }
+            End::Idle | End::Paused if self.exhausted && self.running == 0 => {
+                self.phase = Phase::Done;
+                self.complete()
+            }
+            End::Idle | End::Paused if self.due.is_some_and(|due| self.now >= due) => {
+                self.timed_out()
+            }
+            End::Idle | End::Paused => Event::Pending,
+        };
+        (polled, event)
+    }
+
+    fn complete(&mut self) -> Event {
+        if self.unordered {
+            Event::End
+        } else if self.fail_fast {
+            Event::Values((0..self.len()).map(ok_value).collect())
+        } else {
+            Event::Settled(self.outcomes())
+        }
+    }
+
+    fn timed_out(&mut self) -> Event {
+        let cut: VecDeque<usize> = (0..self.len())
+            .filter(|&id| matches!(self.children[id].state, State::Made | State::Running))
+            .chain(
+                if self.known {
+                    self.started..self.len()
+                } else {
+                    0..0
+                }
+                .filter(|&id| self.children[id].state == State::Unmade),
+            )
+            .collect();
+        let outcomes = self.outcomes();
+        self.drop_all();
+        match (self.fail_fast, self.unordered) {
+            (true, _) => {
+                self.phase = Phase::Done;
+                Event::TimedOut {
+                    completed: self.finished,
+                    pending: self.counted() - self.finished,
+                }
+            }
+            (false, false) => {
+                self.phase = Phase::Done;
+                Event::Settled(outcomes)
+            }
+            (false, true) => {
+                self.phase = Phase::Cutting(cut);
+                let (_, event) = self.poll();
+                event
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The interpreter
+// ---------------------------------------------------------------------------
+
+/// What one run saw, so tests can tell the scripts reach what they are for.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub events: Vec<Event>,
+    pub paused_polls: usize,
+    pub child_polls: usize,
+}
+
+struct Interpreter {
+    script: Script,
+    board: Board,
+    timer: ManualTimer,
+    parent: Parent,
+    gather: Option<Box<dyn Driven>>,
+    model: Model,
+    kept: Vec<(Waker, usize)>,
+    at: String,
+    report: Report,
+}
+
+impl Interpreter {
+    #[track_caller]
+    fn fail(&self, message: String) -> ! {
+        panic!(
+            "safe-gather disagrees with the round model at {}: {message}\nscript: {:?}",
+            self.at, self.script
+        )
+    }
+
+    fn step(&mut self, step: Step) {
+        let len = self.model.len();
+        match step {
+            Step::Poll => self.poll(),
+            Step::Open { child, ok } if child < len && self.model.made(child) => {
+                let model = &mut self.model.children[child];
+                if model.opened.is_some()
+                    || matches!(model.state, State::Finished(_))
+                    || model.dropped
+                {
+                    return;
+                }
+                model.opened = Some(ok);
+                let registered = std::mem::take(&mut model.registered);
+                let outcome = if ok {
+                    Ok(ok_value(child))
+                } else {
+                    Err(err_value(child))
+                };
+                self.board.open(child, outcome);
+                if registered {
+                    let slot = self.model.slot_of[child];
+                    self.model.mark_slot(slot);
+                }
+            }
+            Step::Wake { child } if child < len && self.model.children[child].registered => {
+                self.board.wake(child);
+                let slot = self.model.slot_of[child];
+                self.model.mark_slot(slot);
+            }
+            Step::Keep { child } if child < len && self.model.children[child].registered => {
+                self.kept
+                    .push((self.board.waker(child), self.model.slot_of[child]));
+            }
+            Step::WakeKept { kept } if !self.kept.is_empty() => {
+                let (waker, slot) = &self.kept[kept % self.kept.len()];
+                waker.wake_by_ref();
+                let slot = *slot;
+                self.model.mark_slot(slot);
+            }
+            Step::Advance { millis } => {
+                self.timer.advance(Duration::from_millis(millis));
+                self.model.now += millis;
+            }
+            Step::Drop if self.gather.is_some() => {
+                self.gather = None;
+                if self.model.phase != Phase::Done {
+                    self.model.drop_all();
+                }
+                self.model.phase = Phase::Dropped;
+            }
+            _ => {}
+        }
+    }
+
+    fn poll(&mut self) {
+        let Some(gather) = self.gather.as_mut() else {
+            return;
+        };
+        // A resolved future is not polled again (that panics, which the first
+        // model checks); an ended stream is.
+        if self.model.phase == Phase::Done && !self.model.unordered {
+            return;
+        }
+        self.board.take_log();
+        let event = gather.poll(&mut Context::from_waker(self.parent.waker()));
+        let log = self.board.take_log();
+        let (expected_log, expected) = self.model.poll();
+        if log != expected_log {
+            self.fail(format!(
+                "the gather polled {log:?}, the model says {expected_log:?}"
+            ));
+        }
+        if event != expected {
+            self.fail(format!(
+                "the gather returned {event:?}, the model says {expected:?}"
+            ));
+        }
+        if event == Event::Pending
+            && (self.model.round.len() > self.model.fresh || self.model.starting)
+        {
+            self.report.paused_polls += 1;
+        }
+        self.report.child_polls += log.len();
+        self.report.events.push(event);
+    }
+
+    fn check(&self) {
+        let made = (0..self.model.len())
+            .filter(|&id| self.model.made(id))
+            .count();
+        if self.board.len() != made {
+            self.fail(format!(
+                "{} children made, the model says {made}",
+                self.board.len()
+            ));
+        }
+        for id in 0..made {
+            let model = &self.model.children[id];
+            if self.board.polls(id) != model.polls {
+                self.fail(format!(
+                    "child {id} polled {} times, the model says {}",
+                    self.board.polls(id),
+                    model.polls
+                ));
+            }
+            if self.board.drops(id) != usize::from(model.dropped) {
+                self.fail(format!(
+                    "child {id} dropped {} times, the model says {}",
+                    self.board.drops(id),
+                    usize::from(model.dropped)
+                ));
+            }
+        }
+        self.board.assert_sound();
+        let limit = self.model.limit;
+        if self.board.in_flight() > limit {
+            self.fail(format!(
+                "{} in flight over a limit of {limit}",
+                self.board.in_flight()
+            ));
+        }
+        if self.model.lazy {
+            let alive = (0..made).filter(|&id| self.board.drops(id) == 0).count();
+            if alive > limit {
+                self.fail(format!("{alive} children alive over a limit of {limit}"));
+            }
+        }
+    }
+}
+
+/// Runs `script` against the real crate, checking every step.
+pub fn run(script: &Script) -> Report {
+    let board = Board::new();
+    let timer = ManualTimer::new();
+    let gather = build(script, &board, &timer);
+    let mut interpreter = Interpreter {
+        script: script.clone(),
+        board,
+        timer,
+        parent: Parent::new(),
+        gather: Some(gather),
+        model: Model::new(script),
+        kept: Vec::new(),
+        at: String::from("the build"),
+        report: Report::default(),
+    };
+    interpreter.check();
+    for (index, &step) in script.steps.iter().enumerate() {
+        interpreter.at = format!("step {index} ({step:?})");
+        interpreter.step(step);
+        interpreter.check();
+    }
+    interpreter.at = String::from("the end");
+    interpreter.step(Step::Drop);
+    interpreter.check();
+    interpreter.report
+}
