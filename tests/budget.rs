@@ -137,7 +137,7 @@ fn arrays_take_a_budget_too() {
 fn a_zero_budget_panics_with_a_clear_message() {
     let board = Board::new();
     let message = panic_message(|| {
-        let _ = safe_gather(board.children(1, Plan::Wait)).poll_budget(0);
+        drop(safe_gather(board.children(1, Plan::Wait)).poll_budget(0));
     });
     assert_eq!(
         message,
