@@ -12,7 +12,9 @@
 //! | any of the above | the same, with a deadline | `.timeout(d)`, `.timeout_with(timer, d)`, `.deadline(sleep)` | `Err(GatherError::TimedOut { .. })` when it passes |
 //! | any of the above | every outcome, errors included | [`.settled()`](SafeGather::settled) | `Vec<Result<T, E>>`, `[Result<T, E>; N]`, `(Result<A, Ea>, …)` |
 //! | any of the above | every outcome, cut off at a deadline | `.settled().timeout(d)` | `Vec<Result<T, SlotError<E>>>`, … |
-//! | many futures | at most `n` running at once | [`.limit(n)`](SafeGather::limit) | unchanged |
+//! | many futures, or an endless iterator | at most `n` running at once, in O(n) memory | [`.limit(n)`](SafeGather::limit) | unchanged |
+//! | an iterator or array | each outcome as it lands | [`.unordered()`](SafeGather::unordered) | a `Stream` of `Result<(usize, T), GatherError<E>>`, or `(usize, Result<T, E>)` settled |
+//! | a gather of thousands of ready children beside other tasks | no poll longer than `n` child polls | [`.poll_budget(n)`](SafeGather::poll_budget) (1024 by default) | unchanged |
 //!
 //! ```
 //! use std::time::Duration;
@@ -44,13 +46,20 @@
 //! | `futures::future::join_all(futs)` over `Result`s | `safe_gather(futs).settled()` | the same outcomes; each wake polls only the child it woke |
 //! | `futures::future::try_join_all(futs)` | `safe_gather(futs)` | the error says which child failed; siblings and collected outputs are dropped before it is returned |
 //! | `futures::try_join!(a, b)` / `tokio::try_join!(a, b)` | `safe_gather!(a, b)` | a future you can store, time out, or make settled |
+//! | `stream::iter(futs).buffered(n).try_collect()` | `safe_gather(futs).limit(n)` | children start in order, as slots free, but the first error ends it at once, with its index; no allocation per child |
+//! | `stream::iter(futs).buffer_unordered(n)` / `FuturesUnordered` | `safe_gather(futs).limit(n).unordered()` | each item carries its input index; the first error drops the rest and ends the stream; a deadline and settled mode are built in |
+//! | Python `asyncio.as_completed(aws)` | `safe_gather(futs).unordered()` | the same, with the index of each |
 //! | `tokio::task::JoinSet` to wait for everything | `safe_gather(futs)` | no spawning, no `'static` or `Send` needed; input order, not completion order; everything runs in the one task that awaits the gather, so never in parallel on several cores. Gathering spawned tasks' `JoinHandle`s instead neither fails fast on the tasks' errors (a handle is `Ok(the task's result)` unless it panicked or was aborted) nor cancels the tasks when the gather is dropped (a dropped `JoinHandle` detaches its task) |
 //! | Python `asyncio.gather(*aws)` / `safe_gather(*aws)` | `safe_gather(futs)` | cancellation is dropping the gather; exceptions are `Err`; panics propagate; the deadline starts at the first poll |
 //! | `safe_gather(*aws, return_exceptions=True, timeout=10)` | `safe_gather(futs).settled().timeout(Duration::from_secs(10))` | a child cut off by the deadline reports `SlotError::TimedOut` |
 //!
 //! # Semantics
 //!
-//! * **Lazy.** Nothing runs until the first poll; a deadline starts then too.
+//! * **Lazy.** Nothing runs until the first poll; a deadline starts then
+//!   too. An iterator's children are taken from it only as the gather needs
+//!   them: all at the first poll without a limit; under `.limit(n)` the
+//!   first `n`, then one each time a child finishes, so at most `n` exist at
+//!   any moment (see [`safe_gather`](safe_gather()#lazily)).
 //! * **Input order.** Outputs are in input order, never completion order.
 //! * **Fail fast.** The first error seen wins: within one poll children are
 //!   polled in ascending index order, so the lowest failing index among
@@ -83,8 +92,16 @@
 //! often a child is woken before the gather's next poll, it is polled once,
 //! and the gather's own task is woken once. A child that wakes itself while
 //! polled is polled again at the gather's next poll, never in a loop inside
-//! one. A `Vec` gather makes at most three allocations in all: its
-//! children, the shared wakers, and the output.
+//! one. A gather of a `Vec` (or any input of exact length) without a limit
+//! makes at most three allocations in all: its children, the shared
+//! wakers, and the output; under a limit, five whatever the input's length.
+//!
+//! Within one poll, the children woken since the last are polled in input
+//! order, then children not yet started. A poll makes at most
+//! [`poll_budget`](SafeGather::poll_budget) child polls (1024 by default);
+//! a round that stops there, or at an item of
+//! [`.unordered()`](SafeGather::unordered), is finished by the next poll
+//! before children woken since are polled, so no child can starve another.
 //!
 //! Without `alloc` (arrays and tuples in `no_std`), children share the
 //! gather's waker and every poll polls every child still running.
@@ -161,8 +178,32 @@ use futures_core::TryFuture;
 /// [`.timeout(d)`](SafeGather::timeout) or [`.limit(n)`](SafeGather::limit)
 /// to change that.
 ///
-/// Allocates at most three times, whatever the number of children (for an
-/// `iter` that knows its exact length, as `Vec` and ranges do).
+/// Items may be futures or anything that converts into one
+/// ([`IntoFuture`]).
+///
+/// # Lazily
+///
+/// The gather takes children from `iter` only when it needs them, inside
+/// its poll (a panic in the iterator's `next` is handled as a child's
+/// panic): without a limit, all of them at the first poll (so the iterator
+/// must end); under [`.limit(n)`](SafeGather::limit), the first `n` at the
+/// first poll and the next one each time a child finishes, into a pool of
+/// `n` slots reused in place. At most `n` children exist at any moment, so
+/// the memory held for them is O(n) whatever the length of `iter`, and it
+/// may be endless; the outputs (one per child) are the only memory that
+/// grows. A failure or a deadline drops the iterator with the children, and
+/// an exhausted iterator is dropped at once.
+///
+/// For an iterator that does not know its length (`size_hint` of `(0,
+/// None)`), "every child" means every child taken from it: `len()`, the
+/// `pending` count of [`GatherError::TimedOut`] and a settled gather's
+/// outcomes after a deadline count the children taken and those the
+/// iterator still reports (its `size_hint`'s lower bound), never the ones it
+/// was not asked for.
+///
+/// Allocates at most three times without a limit, whatever the number of
+/// children (for an `iter` that knows its exact length, as `Vec` and ranges
+/// do), and five under a limit.
 ///
 /// # Examples
 ///
