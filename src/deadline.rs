@@ -69,10 +69,10 @@ pub trait Deadline: sealed::Clock {}
 ///
 /// ```
 /// use safe_gather::deadline::Expiring;
-/// use safe_gather::gather::{Children, SafeGather, Settled};
+/// use safe_gather::gather::{Bounded, SafeGather, Settled};
 ///
 /// /// Shuts services down, giving up on those still running at the deadline.
-/// async fn shut_down<K: Children, D: Expiring>(gather: SafeGather<K, Settled, D>) -> K::SettledTimed {
+/// async fn shut_down<K: Bounded, D: Expiring>(gather: SafeGather<K, Settled, D>) -> K::SettledTimed {
 ///     gather.await
 /// }
 ///

@@ -231,6 +231,64 @@ where
     SafeGather::new(gather::Iter(iter.into_iter()))
 }
 
+/// Runs the jobs of a stream, at most `n` at once as
+/// [`.limit(n)`](SafeGather::limit) says, and resolves to all their values in
+/// the stream's order once the stream has ended and every job finished, or
+/// to the first error. A job queue: a channel's receiver, a listener's
+/// connections, anything that is a [`Stream`](futures_core::Stream) of
+/// futures.
+///
+/// The gather polls the stream with a waker of its own, so a new job wakes
+/// only the stream, never a scan of the children; it takes jobs while fewer
+/// than `n` run, and each pull counts against the
+/// [poll budget](SafeGather::poll_budget), so a stream that is always ready
+/// never keeps one poll going. A failure, a deadline or dropping the gather
+/// drops the stream with the jobs; a panic in the stream is a child's panic.
+/// Everything else is as for [`safe_gather`](safe_gather()): modifiers in any
+/// order, [`.settled()`](SafeGather::settled), deadlines, and
+/// [`.unordered()`](SafeGather::unordered) to handle each result as it
+/// lands.
+///
+/// A stream may never end, so the gather runs only once it has a limit: it
+/// keeps a slot for each job in flight, allocated at its first poll
+/// (`.limit(n)` allocates `n`), the way `buffer_unordered(n)` needs its `n`.
+/// Without one, awaiting it is a compile error that says so:
+///
+/// ```compile_fail
+/// # futures::executor::block_on(async {
+/// let jobs = futures::stream::iter([async { Ok::<_, ()>(1) }]);
+/// // error: a gather of a stream needs `.limit(n)` before it can run
+/// let values = safe_gather::safe_gather_stream(jobs).await;
+/// # });
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use futures::{channel::mpsc, SinkExt, StreamExt};
+/// use safe_gather::safe_gather_stream;
+///
+/// # futures::executor::block_on(async {
+/// let (mut queue, jobs) = mpsc::channel(16);
+/// for n in 0..5u32 {
+///     queue.send(async move { Ok::<_, String>(n * n) }).await.unwrap();
+/// }
+/// drop(queue); // the stream ends once the queue is empty
+/// let squares = safe_gather_stream(jobs).limit(2).await?;
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+/// # Ok::<(), safe_gather::GatherError<String>>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "alloc")]
+pub fn safe_gather_stream<S>(jobs: S) -> SafeGather<gather::FromStream<S>>
+where
+    S: futures_core::Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+    SafeGather::new(gather::FromStream(jobs, core::marker::PhantomData))
+}
+
 /// Runs an array of futures at once, and resolves to an array of their values
 /// in input order, or to the first error. Needs no allocator.
 ///

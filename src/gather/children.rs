@@ -10,8 +10,14 @@ use futures_core::TryFuture;
 #[cfg(feature = "alloc")]
 use crate::storage::pool::Fut;
 #[cfg(feature = "alloc")]
-use crate::storage::IterStorage;
+use core::marker::PhantomData;
+
+#[cfg(feature = "alloc")]
+use futures_core::Stream;
+
 use crate::storage::{ArrayStorage, Storage, TryStorage, UnorderedStorage};
+#[cfg(feature = "alloc")]
+use crate::storage::{IterSource, IterStorage, StreamSource, StreamStorage};
 
 mod sealed {
     pub trait Sealed {}
@@ -26,12 +32,13 @@ mod sealed {
 ///
 /// # Examples
 ///
-/// A helper generic over every kind of gather, settled:
+/// A helper generic over every kind of gather, settled (a gather runs once
+/// its children are [`Bounded`]):
 ///
 /// ```
-/// use safe_gather::gather::{Children, SafeGather};
+/// use safe_gather::gather::{Bounded, SafeGather};
 ///
-/// async fn all_outcomes<K: Children>(children: SafeGather<K>) -> K::Settled {
+/// async fn all_outcomes<K: Bounded>(children: SafeGather<K>) -> K::Settled {
 ///     children.settled().await
 /// }
 ///
@@ -54,9 +61,43 @@ pub trait Children: sealed::Sealed {
     #[doc(hidden)]
     type Storage: Storage<Settled = Self::Settled, SettledTimed = Self::SettledTimed>;
 
+    /// What [`.limit(n)`](super::SafeGather::limit) makes of these children:
+    /// the same, but for a stream's, which only a limit lets run.
+    #[doc(hidden)]
+    type Limited: Children<
+        Storage = Self::Storage,
+        Settled = Self::Settled,
+        SettledTimed = Self::SettledTimed,
+    >;
+
     #[doc(hidden)]
     fn into_storage(self) -> Self::Storage;
 }
+
+/// [`Children`] that a gather can run as they are: all of them but a
+/// stream's without [`.limit(n)`](super::SafeGather::limit). Sealed.
+///
+/// A stream of jobs may never end, and a gather keeps a slot for each child
+/// it runs, so it must be told how many may run at once, as
+/// `buffer_unordered(n)` is.
+///
+/// # Examples
+///
+/// ```
+/// use futures::stream;
+/// use safe_gather::safe_gather_stream;
+///
+/// # futures::executor::block_on(async {
+/// let jobs = stream::iter((0..3).map(|n| async move { Ok::<_, ()>(n) }));
+/// assert_eq!(safe_gather_stream(jobs).limit(2).await, Ok(vec![0, 1, 2]));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a gather of a stream needs `.limit(n)` before it can run",
+    label = "a stream of jobs may never end: say how many run at once",
+    note = "for example `safe_gather_stream(jobs).limit(8)`; the gather keeps a slot for each child in flight"
+)]
+pub trait Bounded: Children {}
 
 /// [`Children`] that share one error type, so that a gather of them can fail
 /// fast: every iterator's and array's, and tuples whose futures agree on `E`.
@@ -64,11 +105,11 @@ pub trait Children: sealed::Sealed {
 /// # Examples
 ///
 /// ```
-/// use safe_gather::gather::{SafeGather, TryChildren};
+/// use safe_gather::gather::{Bounded, SafeGather, TryChildren};
 /// use safe_gather::GatherError;
 ///
 /// /// Runs any fail-fast gather and counts the values, or reports the failure.
-/// async fn run_all<K: TryChildren>(gather: SafeGather<K>) -> Result<K::Ok, GatherError<K::Error>> {
+/// async fn run_all<K: TryChildren + Bounded>(gather: SafeGather<K>) -> Result<K::Ok, GatherError<K::Error>> {
 ///     gather.await
 /// }
 ///
@@ -152,10 +193,117 @@ where
     type Settled = <IterStorage<I> as Storage>::Settled;
     type SettledTimed = <IterStorage<I> as Storage>::SettledTimed;
     type Storage = IterStorage<I>;
+    type Limited = Self;
 
     fn into_storage(self) -> IterStorage<I> {
-        IterStorage::new(self.0)
+        IterStorage::new(IterSource(self.0))
     }
+}
+
+#[cfg(feature = "alloc")]
+impl<I> Bounded for Iter<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+}
+
+/// The children of [`safe_gather_stream(jobs)`](crate::safe_gather_stream):
+/// a stream of futures (or of anything that converts into one), taken while
+/// fewer than the limit run. `L` is [`Unlimited`] until
+/// [`.limit(n)`](super::SafeGather::limit) makes it [`Limited`]; only then
+/// can the gather run (see [`Bounded`]).
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{FromStream, Limited, SafeGather};
+///
+/// type Jobs = futures::stream::Iter<std::vec::IntoIter<std::future::Ready<Result<u8, ()>>>>;
+/// type Worker = SafeGather<FromStream<Jobs, Limited>>;
+///
+/// let jobs = futures::stream::iter(vec![std::future::ready(Ok(1))]);
+/// let worker: Worker = safe_gather::safe_gather_stream(jobs).limit(4);
+/// # futures::executor::block_on(async { assert_eq!(worker.await, Ok(vec![1])); });
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Debug)]
+pub struct FromStream<S, L = Unlimited>(pub(crate) S, pub(crate) PhantomData<L>);
+
+/// A stream gather's concurrency before [`.limit(n)`](super::SafeGather::limit):
+/// not yet bounded, so it cannot run. See [`FromStream`].
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{FromStream, SafeGather, Unlimited};
+///
+/// let jobs = futures::stream::iter(vec![std::future::ready(Ok::<u8, ()>(1))]);
+/// let _not_yet: SafeGather<FromStream<_, Unlimited>> = safe_gather::safe_gather_stream(jobs);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Unlimited;
+
+/// A stream gather's concurrency after [`.limit(n)`](super::SafeGather::limit).
+/// See [`FromStream`].
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{FromStream, Limited, SafeGather};
+///
+/// let jobs = futures::stream::iter(vec![std::future::ready(Ok::<u8, ()>(1))]);
+/// let ready: SafeGather<FromStream<_, Limited>> = safe_gather::safe_gather_stream(jobs).limit(1);
+/// # futures::executor::block_on(async { assert_eq!(ready.await, Ok(vec![1])); });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Limited;
+
+#[cfg(feature = "alloc")]
+impl<S, L> sealed::Sealed for FromStream<S, L>
+where
+    S: Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+}
+
+#[cfg(feature = "alloc")]
+impl<S, L> Children for FromStream<S, L>
+where
+    S: Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+    type Settled = <StreamStorage<S> as Storage>::Settled;
+    type SettledTimed = <StreamStorage<S> as Storage>::SettledTimed;
+    type Storage = StreamStorage<S>;
+    type Limited = FromStream<S, Limited>;
+
+    fn into_storage(self) -> StreamStorage<S> {
+        StreamStorage::new(StreamSource::new(self.0))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<S> Bounded for FromStream<S, Limited>
+where
+    S: Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+}
+
+#[cfg(feature = "alloc")]
+impl<S, L> UnorderedChildren for FromStream<S, L>
+where
+    S: Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+    type Ok = <<S::Item as IntoFuture>::IntoFuture as TryFuture>::Ok;
+    type Error = <<S::Item as IntoFuture>::IntoFuture as TryFuture>::Error;
 }
 
 #[cfg(feature = "alloc")]
@@ -175,11 +323,14 @@ impl<F: TryFuture, const N: usize> Children for [F; N] {
     type Settled = <ArrayStorage<F, N> as Storage>::Settled;
     type SettledTimed = <ArrayStorage<F, N> as Storage>::SettledTimed;
     type Storage = ArrayStorage<F, N>;
+    type Limited = Self;
 
     fn into_storage(self) -> ArrayStorage<F, N> {
         ArrayStorage::new(self)
     }
 }
+
+impl<F: TryFuture, const N: usize> Bounded for [F; N] {}
 
 impl<F: TryFuture, const N: usize> UnorderedChildren for [F; N] {
     type Ok = F::Ok;
@@ -194,11 +345,14 @@ macro_rules! tuple_children {
             type Settled = <crate::storage::$storage<$($F),+> as Storage>::Settled;
             type SettledTimed = <crate::storage::$storage<$($F),+> as Storage>::SettledTimed;
             type Storage = crate::storage::$storage<$($F),+>;
+            type Limited = Self;
 
             fn into_storage(self) -> Self::Storage {
                 crate::storage::$storage::new(self)
             }
         }
+
+        impl<$($F: TryFuture),+> Bounded for ($($F,)+) {}
     )+};
 }
 
@@ -219,16 +373,16 @@ tuple_children! {
 
 /// [`Children`] of one type, whose outcomes a gather can hand out as they
 /// land: [`.unordered()`](super::SafeGather::unordered) exists for an iterator's
-/// children and for arrays, not for tuples. Sealed.
+/// and a stream's children and for arrays, not for tuples. Sealed.
 ///
 /// # Examples
 ///
 /// ```
 /// use futures::StreamExt;
-/// use safe_gather::gather::{SafeGather, UnorderedChildren};
+/// use safe_gather::gather::{Bounded, SafeGather, UnorderedChildren};
 ///
 /// /// The index of the first child to finish successfully.
-/// async fn first_done<K: UnorderedChildren>(gather: SafeGather<K>) -> Option<usize> {
+/// async fn first_done<K: UnorderedChildren + Bounded>(gather: SafeGather<K>) -> Option<usize> {
 ///     let mut landed = std::pin::pin!(gather.unordered());
 ///     while let Some(item) = landed.next().await {
 ///         if let Ok((index, _)) = item {

@@ -28,7 +28,7 @@
 use core::pin::Pin;
 use core::task::{Context, Waker};
 
-use crate::storage::{Finished, Polled, Schedule, Storage};
+use crate::storage::{Finished, Polled, Schedule, Start, Storage};
 use crate::waker::{Visit, Wakers};
 
 /// The child polls a gather poll may make unless
@@ -40,6 +40,23 @@ use crate::waker::{Visit, Wakers};
 /// and gathers of up to 1024 children, the common size, never notice it
 /// (every round of theirs fits in one poll, as if there were no budget).
 pub const DEFAULT_POLL_BUDGET: usize = 1024;
+
+/// Whether the executor's own budget says to stop: with the `tokio` feature,
+/// tokio's cooperative budget for the current task, through its public
+/// `task::coop::has_budget_remaining` (true outside a tokio runtime). A round
+/// consults it only after its first child poll, so every poll makes
+/// progress whatever tokio says.
+#[inline]
+fn executor_budget_spent() -> bool {
+    #[cfg(feature = "tokio")]
+    {
+        !tokio::task::coop::has_budget_remaining()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        false
+    }
+}
 
 /// Where a gather is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +118,8 @@ pub(crate) struct Run {
     starting: bool,
     /// Slots in the storage's queue (queued schedule).
     queued: usize,
+    /// The slot of the wakers that the input has (a stream's), if any.
+    pub(crate) source_slot: Option<usize>,
     /// Of those, the last `fresh` hold children started after the round
     /// they belong to stopped (unordered): their first poll opens the next
     /// round, with the woken children.
@@ -120,6 +139,7 @@ impl Run {
             exhausted: false,
             starting: false,
             queued: 0,
+            source_slot: None,
             fresh: 0,
             schedule: Schedule::Direct,
             phase: Phase::Unpolled,
@@ -202,8 +222,9 @@ impl Run {
         if let Some(end) = stopped {
             return end;
         }
+        let unused = crate::waker::noop();
         while !self.exhausted && self.running < self.limit {
-            if budget == 0 {
+            if budget == 0 || (budget < self.budget && executor_budget_spent()) {
                 if storage.has_next(self.started) {
                     self.starting = true;
                     return RoundEnd::Paused;
@@ -211,9 +232,13 @@ impl Run {
                 self.exhausted = true;
                 break;
             }
-            let Some(slot) = storage.as_mut().start_next(self.started) else {
-                self.exhausted = true;
-                break;
+            let slot = match storage.as_mut().start_next(self.started, &unused) {
+                Start::Slot(slot) => slot,
+                Start::Later => break,
+                Start::Done => {
+                    self.exhausted = true;
+                    break;
+                }
             };
             self.started += 1;
             self.running += 1;
@@ -251,7 +276,9 @@ impl Run {
             let queued = &mut self.queued;
             let upto = self.started;
             wakers.drain(parent, upto, |slot, _| {
-                if storage.is_running(slot) && storage.child_index(slot) < first_fresh {
+                if storage.as_mut().wake_source(slot) {
+                    // The stream's own waker: it may have a job now.
+                } else if storage.is_running(slot) && storage.child_index(slot) < first_fresh {
                     storage.as_mut().queue_push(slot);
                     *queued += 1;
                 }
@@ -261,13 +288,28 @@ impl Run {
                 storage.as_mut().queue_sort();
             }
         }
+        if let (Some(slot), true) = (self.source_slot, wakers.polls_all()) {
+            // Without wakes of its own, the stream is asked at every poll.
+            storage.as_mut().wake_source(slot);
+        }
         let mut budget = self.budget;
+        let mut source_later = false;
         loop {
-            self.top_up(storage.as_mut());
+            let spent = self.top_up(
+                storage.as_mut(),
+                wakers,
+                parent,
+                &mut budget,
+                &mut source_later,
+            );
             if self.queued == 0 {
-                return RoundEnd::Idle;
+                return if spent {
+                    RoundEnd::Paused
+                } else {
+                    RoundEnd::Idle
+                };
             }
-            if budget == 0 {
+            if budget == 0 || (budget < self.budget && executor_budget_spent()) {
                 return RoundEnd::Paused;
             }
             let Some(slot) = storage.as_mut().queue_pop() else {
@@ -292,7 +334,13 @@ impl Run {
                             // handles this one; its first poll comes with
                             // the next round.
                             let queued = self.queued;
-                            self.top_up(storage.as_mut());
+                            self.top_up(
+                                storage.as_mut(),
+                                wakers,
+                                parent,
+                                &mut budget,
+                                &mut source_later,
+                            );
                             self.fresh += self.queued - queued;
                             return end;
                         }
@@ -304,18 +352,43 @@ impl Run {
     }
 
     /// Starts children while the limit allows, each queued behind the rest
-    /// (its index is the highest so far) for its first poll.
-    fn top_up<S: Storage>(&mut self, mut storage: Pin<&mut S>) {
-        while !self.exhausted && self.running < self.limit {
-            match storage.as_mut().start_next(self.started) {
-                Some(slot) => {
+    /// (its index is the highest so far) for its first poll. A pull from a
+    /// stream counts against the budget, and once the stream has said "not
+    /// now" it is not asked again in this round. Returns whether the budget
+    /// stopped it with the stream perhaps holding more.
+    fn top_up<S: Storage>(
+        &mut self,
+        mut storage: Pin<&mut S>,
+        wakers: &Wakers,
+        parent: &Waker,
+        budget: &mut usize,
+        source_later: &mut bool,
+    ) -> bool {
+        let unused = crate::waker::noop();
+        while !self.exhausted && self.running < self.limit && !*source_later {
+            let pulls = self.source_slot.is_some();
+            if pulls && *budget == 0 {
+                return true;
+            }
+            let source_waker = match self.source_slot {
+                Some(slot) => wakers.waker_for(slot, parent),
+                None => crate::waker::BorrowedWaker::Parent(&unused),
+            };
+            let started = storage.as_mut().start_next(self.started, &source_waker);
+            if pulls {
+                *budget -= 1;
+            }
+            match started {
+                Start::Slot(slot) => {
                     self.started += 1;
                     self.running += 1;
                     storage.as_mut().queue_push(slot);
                     self.queued += 1;
                 }
-                None => self.exhausted = true,
+                Start::Later => *source_later = true,
+                Start::Done => self.exhausted = true,
             }
         }
+        false
     }
 }

@@ -31,9 +31,9 @@ mod children;
 mod engine;
 mod unordered;
 
+pub use children::{Bounded, Children, Limited, TryChildren, Unlimited, UnorderedChildren};
 #[cfg(feature = "alloc")]
-pub use children::Iter;
-pub use children::{Children, TryChildren, UnorderedChildren};
+pub use children::{FromStream, Iter};
 pub use unordered::Unordered;
 
 pub use engine::DEFAULT_POLL_BUDGET;
@@ -196,6 +196,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
                 }
                 this.wakers.set_slots(begun.slots);
                 run.schedule = begun.schedule;
+                run.source_slot = storage.source_slot_of();
                 deadline.as_mut().start();
             }
             match run.round(storage.as_mut(), this.wakers, cx, rules) {
@@ -283,14 +284,20 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn limit(mut self, n: usize) -> Self {
+    pub fn limit(mut self, n: usize) -> SafeGather<K::Limited, M, D> {
         self.assert_unpolled("limit");
         assert!(
             n > 0,
             "`SafeGather::limit` needs at least one child in flight, got 0"
         );
         self.run.limit = n;
-        self
+        SafeGather {
+            storage: self.storage,
+            deadline: self.deadline,
+            run: self.run,
+            wakers: self.wakers,
+            mode: self.mode,
+        }
     }
 
     /// At most `n` child polls in one poll of the gather (first polls
@@ -302,7 +309,10 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// whole round.
     ///
     /// The default is [`DEFAULT_POLL_BUDGET`] (1024, see there why); `usize::MAX` turns the budget
-    /// off. Rule 3 applies to the children polled: fail-fast sees the first
+    /// off. With the `tokio` feature, a poll also stops once tokio's
+    /// cooperative budget for the task is spent (children reading tokio
+    /// channels or sockets spend it), after at least one child poll; wrap
+    /// the gather in `tokio::task::coop::unconstrained` to opt out of that. Rule 3 applies to the children polled: fail-fast sees the first
     /// error among them.
     ///
     /// # Panics
@@ -532,7 +542,7 @@ const SETTLED: Rules = Rules {
     one_at_a_time: false,
 };
 
-impl<K: TryChildren, D: Deadline> Future for SafeGather<K, FailFast, D> {
+impl<K: TryChildren + Bounded, D: Deadline> Future for SafeGather<K, FailFast, D> {
     type Output = Result<K::Ok, GatherError<K::Error>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -565,7 +575,7 @@ impl<K: TryChildren, D: Deadline> Future for SafeGather<K, FailFast, D> {
     }
 }
 
-impl<K: Children> Future for SafeGather<K, Settled, NoDeadline> {
+impl<K: Bounded> Future for SafeGather<K, Settled, NoDeadline> {
     type Output = K::Settled;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -581,7 +591,7 @@ impl<K: Children> Future for SafeGather<K, Settled, NoDeadline> {
     }
 }
 
-impl<K: Children, D: Expiring> Future for SafeGather<K, Settled, D> {
+impl<K: Bounded, D: Expiring> Future for SafeGather<K, Settled, D> {
     type Output = K::SettledTimed;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -8,7 +8,7 @@ use futures_core::stream::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 use super::engine::Rules;
-use super::{Children, FailFast, Outcome, SafeGather, Settled, Step, UnorderedChildren};
+use super::{Bounded, Children, FailFast, Outcome, SafeGather, Settled, Step, UnorderedChildren};
 use crate::deadline::{Deadline, Expiring, NoDeadline};
 use crate::error::{GatherError, SlotError};
 use crate::storage::{Keep, Storage, UnorderedStorage};
@@ -184,7 +184,7 @@ impl<K: UnorderedChildren, M, D: Deadline> Unordered<K, M, D> {
     }
 }
 
-impl<K: UnorderedChildren, D: Deadline> Stream for Unordered<K, FailFast, D> {
+impl<K: UnorderedChildren + Bounded, D: Deadline> Stream for Unordered<K, FailFast, D> {
     type Item = Result<(usize, K::Ok), GatherError<K::Error>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -239,7 +239,7 @@ impl<K: UnorderedChildren, D: Deadline> Stream for Unordered<K, FailFast, D> {
     }
 }
 
-impl<K: UnorderedChildren> Stream for Unordered<K, Settled, NoDeadline> {
+impl<K: UnorderedChildren + Bounded> Stream for Unordered<K, Settled, NoDeadline> {
     type Item = (usize, Result<K::Ok, K::Error>);
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -269,7 +269,7 @@ impl<K: UnorderedChildren> Stream for Unordered<K, Settled, NoDeadline> {
     }
 }
 
-impl<K: UnorderedChildren, D: Expiring> Stream for Unordered<K, Settled, D> {
+impl<K: UnorderedChildren + Bounded, D: Expiring> Stream for Unordered<K, Settled, D> {
     type Item = (usize, Result<K::Ok, SlotError<K::Error>>);
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

@@ -2,12 +2,12 @@
 
 use core::fmt;
 use core::pin::Pin;
-use core::task::Context;
+use core::task::{Context, Waker};
 
 use futures_core::TryFuture;
 
 use super::{
-    pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule, Slot, Storage, TryStorage,
+    pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule, Slot, Start, Storage, TryStorage,
     UnorderedStorage,
 };
 use crate::error::SlotError;
@@ -81,8 +81,12 @@ impl<F: TryFuture, const N: usize> Storage for ArrayStorage<F, N> {
         pin_index(self.slots(), slot).poll_at(slot, cx)
     }
 
-    fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize> {
-        (index < N).then_some(index)
+    fn start_next(self: Pin<&mut Self>, index: usize, _: &Waker) -> Start {
+        if index < N {
+            Start::Slot(index)
+        } else {
+            Start::Done
+        }
     }
 
     fn has_next(&self, index: usize) -> bool {

@@ -27,7 +27,7 @@
 //! keeps outputs that arrive out of order in a buffer of `MaybeUninit` slots.
 
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use futures_core::TryFuture;
 use pin_project_lite::pin_project;
@@ -43,7 +43,7 @@ mod tuple;
 
 pub(crate) use array::ArrayStorage;
 #[cfg(feature = "alloc")]
-pub(crate) use pool::IterStorage;
+pub(crate) use pool::{IterSource, IterStorage, StreamSource, StreamStorage};
 pub(crate) use tuple::*;
 
 /// What a child resolves to.
@@ -79,6 +79,17 @@ pub enum Polled {
     Vacant,
     Pending,
     Finished(Finished),
+}
+
+/// What starting the next child came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// It runs in this slot.
+    Slot(usize),
+    /// The input has none now; it wakes its waker when it has.
+    Later,
+    /// The input has no more.
+    Done,
 }
 
 /// How the engine picks the slots to poll.
@@ -130,8 +141,20 @@ pub trait Storage {
     fn poll_slot(self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Polled;
 
     /// Starts child `index` (the next in input order): returns the slot it
-    /// runs in, or `None` if the input has no more.
-    fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize>;
+    /// runs in, or that the input has none now (a stream, which will wake
+    /// `source_waker`) or none ever.
+    fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start;
+
+    /// The slot of the wakers that the input itself has (a stream's), if any.
+    fn source_slot_of(&self) -> Option<usize> {
+        None
+    }
+
+    /// A wake of `slot`: if it is the input's own, notes that the input may
+    /// have a child now, and says so.
+    fn wake_source(self: Pin<&mut Self>, _slot: usize) -> bool {
+        false
+    }
 
     /// Whether child `index` may exist, without taking it: `false` only when
     /// the input is known to have no more.

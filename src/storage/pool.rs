@@ -29,20 +29,138 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::future::IntoFuture;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
+
+use futures_core::Stream;
 
 use futures_core::TryFuture;
 use pin_project_lite::pin_project;
 
 use super::outputs::Outputs;
 use super::{
-    pin_index, Begun, Finished, Keep, Output, Polled, Schedule, Storage, TryStorage,
+    pin_index, Begun, Finished, Keep, Output, Polled, Schedule, Start, Storage, TryStorage,
     UnorderedStorage,
 };
 use crate::error::SlotError;
 
 /// The future of an iterator's item.
 pub(crate) type Fut<I> = <<I as Iterator>::Item as IntoFuture>::IntoFuture;
+
+/// Where a pool's children come from: an iterator, or a stream of jobs.
+pub trait Source {
+    /// A child.
+    type Fut: TryFuture;
+
+    /// Whether the source may have no child *now* but one later (a stream),
+    /// and so needs a waker of its own: the last slot of the wakers.
+    const WAKES: bool;
+
+    /// The next child, polling a stream with `waker`.
+    fn pull(&mut self, waker: &Waker) -> Pull<Self::Fut>;
+
+    /// Bounds on the children still to come.
+    fn size_hint(&self) -> (usize, Option<usize>);
+
+    /// The source's own waker was woken: it may have a child now.
+    fn woken(&mut self) {}
+}
+
+/// What a source gave.
+#[derive(Debug)]
+pub enum Pull<F> {
+    Child(F),
+    /// None now; the source wakes its waker when it has one.
+    Later,
+    /// None ever again.
+    Done,
+}
+
+/// The children of an iterator.
+#[derive(Debug)]
+pub struct IterSource<I>(pub(crate) I);
+
+impl<I> Source for IterSource<I>
+where
+    I: Iterator,
+    I::Item: IntoFuture,
+    Fut<I>: TryFuture,
+{
+    type Fut = Fut<I>;
+    const WAKES: bool = false;
+
+    #[inline(always)]
+    fn pull(&mut self, _: &Waker) -> Pull<Fut<I>> {
+        match self.0.next() {
+            Some(item) => Pull::Child(item.into_future()),
+            None => Pull::Done,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// The children of a stream of jobs, polled with its own waker.
+pub struct StreamSource<S> {
+    stream: Pin<Box<S>>,
+    /// It said `Pending`, and has not woken its waker since.
+    waiting: bool,
+}
+
+impl<S> StreamSource<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        StreamSource {
+            stream: Box::pin(stream),
+            waiting: false,
+        }
+    }
+}
+
+impl<S> fmt::Debug for StreamSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamSource")
+            .field("waiting", &self.waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Source for StreamSource<S>
+where
+    S: Stream,
+    S::Item: IntoFuture,
+    <S::Item as IntoFuture>::IntoFuture: TryFuture,
+{
+    type Fut = <S::Item as IntoFuture>::IntoFuture;
+    const WAKES: bool = true;
+
+    #[inline(always)]
+    fn pull(&mut self, waker: &Waker) -> Pull<Self::Fut> {
+        if self.waiting {
+            return Pull::Later;
+        }
+        match self
+            .stream
+            .as_mut()
+            .poll_next(&mut Context::from_waker(waker))
+        {
+            Poll::Ready(Some(item)) => Pull::Child(item.into_future()),
+            Poll::Ready(None) => Pull::Done,
+            Poll::Pending => {
+                self.waiting = true;
+                Pull::Later
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+
+    fn woken(&mut self) {
+        self.waiting = false;
+    }
+}
 
 pin_project! {
     /// One slot of a pool.
@@ -81,6 +199,8 @@ struct Reuse<F> {
     head: usize,
     queued: usize,
     vacant: usize,
+    /// Children taken at the first poll, in slots `0..initial`.
+    initial: usize,
 }
 
 impl<F> Reuse<F> {
@@ -109,23 +229,24 @@ impl<F> Reuse<F> {
 
 /// The children of [`safe_gather(iter)`](crate::safe_gather()), taken from
 /// the iterator as the gather needs them.
-pub struct IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
+pub(crate) type IterStorage<I> = PoolStorage<IterSource<I>>;
+
+/// The children of [`safe_gather_stream`](crate::safe_gather_stream).
+pub(crate) type StreamStorage<S> = PoolStorage<StreamSource<S>>;
+
+/// Children taken from a source into a pool, as the gather needs them.
+pub struct PoolStorage<Src: Source> {
     /// `None` once exhausted, or dropped because the gather ended.
-    source: Option<I>,
-    pool: Pool<Fut<I>>,
-    outputs: Outputs<<Fut<I> as TryFuture>::Ok, <Fut<I> as TryFuture>::Error>,
+    source: Option<Src>,
+    pool: Pool<Src::Fut>,
+    outputs: Outputs<<Src::Fut as TryFuture>::Ok, <Src::Fut as TryFuture>::Error>,
     /// The child whose error ended a fail-fast gather (its output is never
     /// written), and its error until handed over.
     failed: Option<usize>,
-    failure: Option<<Fut<I> as TryFuture>::Error>,
+    failure: Option<<Src::Fut as TryFuture>::Error>,
     /// Unordered: the outcome of the child that just finished, until the
     /// gather hands it out (in the same poll).
-    landed: Option<(usize, Output<Fut<I>>)>,
+    landed: Option<(usize, Output<Src::Fut>)>,
     /// Children taken from the iterator so far.
     taken: usize,
     /// Unordered, cut off by the deadline: the next of the `cut` slots (in
@@ -138,27 +259,16 @@ where
 
 // The iterator is never pinned (only `&mut` to call `next`), and the
 // children live in their own pinned boxes.
-impl<I> Unpin for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
-}
+impl<Src: Source> Unpin for PoolStorage<Src> {}
 
-impl<I> fmt::Debug for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
+impl<Src: Source> fmt::Debug for PoolStorage<Src> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slots = match &self.pool {
             Pool::None => 0,
             Pool::Direct(jobs) => jobs.len(),
             Pool::Reusing(pool) => pool.size(),
         };
-        f.debug_struct("IterStorage")
+        f.debug_struct("PoolStorage")
             .field("taken", &self.taken)
             .field("slots", &slots)
             .field("exhausted", &self.source.is_none())
@@ -166,14 +276,9 @@ where
     }
 }
 
-impl<I> IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
-    pub(crate) fn new(source: I) -> Self {
-        IterStorage {
+impl<Src: Source> PoolStorage<Src> {
+    pub(crate) fn new(source: Src) -> Self {
+        PoolStorage {
             source: Some(source),
             pool: Pool::None,
             outputs: Outputs::Unset,
@@ -187,27 +292,73 @@ where
         }
     }
 
-    /// Children the iterator still reports (its `size_hint` lower bound).
+    /// Children the source still reports (its `size_hint` lower bound).
     fn reported(&self) -> usize {
         self.source
             .as_ref()
             .map_or(0, |source| source.size_hint().0)
     }
 
-    /// The next child from the iterator; drops the iterator once it is done.
+    /// The next child from the source (a stream polled with `waker`); drops
+    /// the source once it is done.
     #[inline(always)]
-    fn take_one(&mut self) -> Option<Fut<I>> {
-        let item = self.source.as_mut()?.next();
-        match item {
-            Some(item) => {
+    fn take_one(&mut self, waker: &Waker) -> Pull<Src::Fut> {
+        let Some(source) = self.source.as_mut() else {
+            return Pull::Done;
+        };
+        let pulled = source.pull(waker);
+        match pulled {
+            Pull::Child(_) => {
                 self.taken += 1;
                 self.outputs.push_unwritten();
-                Some(item.into_future())
             }
-            None => {
-                self.source = None;
-                None
-            }
+            Pull::Later => {}
+            Pull::Done => self.source = None,
+        }
+        pulled
+    }
+
+    /// The first poll of a stream gather: a pool of `limit` slots, all
+    /// vacant, and one more slot of the wakers for the stream itself.
+    /// Children are taken in the rounds, where pulling counts against the
+    /// poll budget.
+    fn begin_waking(&mut self, keep: Keep, limit: usize) -> Begun {
+        assert!(
+            u32::try_from(limit).is_ok(),
+            "safe-gather: `.limit(n)` over a stream supports up to {} children in flight",
+            u32::MAX
+        );
+        let lower = self
+            .source
+            .as_ref()
+            .map_or(0, |source| source.size_hint().0);
+        self.outputs = Outputs::new(keep, lower.min(limit));
+        let mut lists = alloc::vec![0; 2 * limit].into_boxed_slice();
+        // Every slot vacant, slot 0 on top.
+        for (depth, slot) in lists[limit..].iter_mut().zip((0..limit as u32).rev()) {
+            *depth = slot;
+        }
+        self.pool = Pool::Reusing(Reuse {
+            jobs: Box::into_pin((0..limit).map(|_| Job::Vacant).collect()),
+            indices: alloc::vec![0; limit].into_boxed_slice(),
+            lists,
+            head: 0,
+            queued: 0,
+            vacant: limit,
+            initial: 0,
+        });
+        Begun {
+            slots: limit + 1,
+            schedule: Schedule::Queued,
+            empty: false,
+        }
+    }
+
+    /// The slot of the wakers that belongs to the source (a stream's).
+    fn source_slot(&self) -> Option<usize> {
+        match &self.pool {
+            Pool::Reusing(pool) if Src::WAKES => Some(pool.size()),
+            _ => None,
         }
     }
 
@@ -254,12 +405,7 @@ where
     }
 }
 
-impl<I> Drop for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
+impl<Src: Source> Drop for PoolStorage<Src> {
     fn drop(&mut self) {
         // Before the slots are dropped (with the fields), which tell which
         // outputs are written.
@@ -267,15 +413,10 @@ where
     }
 }
 
-impl<I> Storage for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
-    type Settled = Vec<Output<Fut<I>>>;
+impl<Src: Source> Storage for PoolStorage<Src> {
+    type Settled = Vec<Output<Src::Fut>>;
     type SettledTimed =
-        Vec<Result<<Fut<I> as TryFuture>::Ok, SlotError<<Fut<I> as TryFuture>::Error>>>;
+        Vec<Result<<Src::Fut as TryFuture>::Ok, SlotError<<Src::Fut as TryFuture>::Error>>>;
 
     fn len(&self) -> usize {
         self.taken + self.reported()
@@ -304,6 +445,9 @@ where
 
     fn begin(self: Pin<&mut Self>, keep: Keep, limit: usize) -> Begun {
         let this = self.get_mut();
+        if Src::WAKES {
+            return this.begin_waking(keep, limit);
+        }
         let Some(source) = this.source.as_mut() else {
             return Begun {
                 slots: 0,
@@ -315,10 +459,11 @@ where
         let exact = upper == Some(lower);
         let mut jobs = Vec::with_capacity(limit.min(upper.unwrap_or(lower)));
         this.outputs = Outputs::new(keep, if exact { lower } else { lower.min(limit) });
+        let unused = crate::waker::noop();
         while jobs.len() < limit {
-            match this.take_one() {
-                Some(future) => jobs.push(Job::Running { future }),
-                None => break,
+            match this.take_one(&unused) {
+                Pull::Child(future) => jobs.push(Job::Running { future }),
+                Pull::Later | Pull::Done => break,
             }
         }
         if this
@@ -350,6 +495,7 @@ where
             head: 0,
             queued: 0,
             vacant: 0,
+            initial: slots,
         });
         Begun {
             slots,
@@ -398,14 +544,18 @@ where
         Polled::Finished(Finished { index, ok })
     }
 
-    fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize> {
+    fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start {
         let this = self.get_mut();
         match &this.pool {
-            Pool::Direct(jobs) => (index < jobs.len()).then_some(index),
-            // The first `n`, taken at the first poll, are in slots `0..n`.
-            Pool::Reusing(pool) if index < pool.size() => Some(index),
+            Pool::Direct(jobs) if index < jobs.len() => Start::Slot(index),
+            // Those taken at the first poll are in slots `0..initial`.
+            Pool::Reusing(pool) if index < pool.initial => Start::Slot(index),
             Pool::Reusing(_) => {
-                let future = this.take_one()?;
+                let future = match this.take_one(source_waker) {
+                    Pull::Child(future) => future,
+                    Pull::Later => return Start::Later,
+                    Pull::Done => return Start::Done,
+                };
                 let Pool::Reusing(pool) = &mut this.pool else {
                     unreachable!()
                 };
@@ -418,17 +568,32 @@ where
                 let slot = pool.lists[n + pool.vacant] as usize;
                 pool.indices[slot] = index;
                 pin_index(pool.jobs.as_mut(), slot).set(Job::Running { future });
-                Some(slot)
+                Start::Slot(slot)
             }
-            Pool::None => None,
+            Pool::Direct(_) | Pool::None => Start::Done,
         }
+    }
+
+    fn wake_source(self: Pin<&mut Self>, slot: usize) -> bool {
+        let this = self.get_mut();
+        if this.source_slot() != Some(slot) {
+            return false;
+        }
+        if let Some(source) = this.source.as_mut() {
+            source.woken();
+        }
+        true
+    }
+
+    fn source_slot_of(&self) -> Option<usize> {
+        self.source_slot()
     }
 
     fn has_next(&self, index: usize) -> bool {
         match &self.pool {
             Pool::Direct(jobs) => index < jobs.len(),
             Pool::Reusing(pool) => {
-                index < pool.size()
+                index < pool.initial
                     || self
                         .source
                         .as_ref()
@@ -545,14 +710,9 @@ where
     }
 }
 
-impl<I> TryStorage for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
-    type Ok = Vec<<Fut<I> as TryFuture>::Ok>;
-    type Error = <Fut<I> as TryFuture>::Error;
+impl<Src: Source> TryStorage for PoolStorage<Src> {
+    type Ok = Vec<<Src::Fut as TryFuture>::Ok>;
+    type Error = <Src::Fut as TryFuture>::Error;
 
     fn take_error(self: Pin<&mut Self>, index: usize) -> Self::Error {
         let this = self.get_mut();
@@ -571,16 +731,11 @@ where
     }
 }
 
-impl<I> UnorderedStorage for IterStorage<I>
-where
-    I: Iterator,
-    I::Item: IntoFuture,
-    Fut<I>: TryFuture,
-{
-    type ChildOk = <Fut<I> as TryFuture>::Ok;
-    type ChildError = <Fut<I> as TryFuture>::Error;
+impl<Src: Source> UnorderedStorage for PoolStorage<Src> {
+    type ChildOk = <Src::Fut as TryFuture>::Ok;
+    type ChildError = <Src::Fut as TryFuture>::Error;
 
-    fn take_finished(self: Pin<&mut Self>, _slot: usize) -> (usize, Output<Fut<I>>) {
+    fn take_finished(self: Pin<&mut Self>, _slot: usize) -> (usize, Output<Src::Fut>) {
         self.get_mut()
             .landed
             .take()

@@ -2,12 +2,12 @@
 //! position, each of its own type.
 
 use core::pin::Pin;
-use core::task::Context;
+use core::task::{Context, Waker};
 
 use futures_core::TryFuture;
 use pin_project_lite::pin_project;
 
-use super::{Begun, Keep, Output, Polled, Schedule, Slot, Storage, TryStorage};
+use super::{Begun, Keep, Output, Polled, Schedule, Slot, Start, Storage, TryStorage};
 use crate::error::SlotError;
 
 /// Defines the storage for one tuple arity.
@@ -50,8 +50,12 @@ macro_rules! tuple_storage {
                 }
             }
 
-            fn start_next(self: Pin<&mut Self>, index: usize) -> Option<usize> {
-                (index < self.len()).then_some(index)
+            fn start_next(self: Pin<&mut Self>, index: usize, _: &Waker) -> Start {
+                if index < self.len() {
+                    Start::Slot(index)
+                } else {
+                    Start::Done
+                }
             }
 
             fn has_next(&self, index: usize) -> bool {

@@ -60,7 +60,6 @@ use block::{Header, SetPtr, CHILD_VTABLE};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 use core::ptr::{self, NonNull};
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 use core::task::{RawWaker, RawWakerVTable};
 
 /// What a drain's visitor wants next.
@@ -125,6 +124,12 @@ impl Wakers {
     /// before any slot is polled.
     pub(crate) fn set_slots(&mut self, slots: usize) {
         self.slots = slots;
+    }
+
+    /// Whether every slot is polled at every gather poll (no per-child
+    /// wakers on this build).
+    pub(crate) const fn polls_all(&self) -> bool {
+        !cfg!(all(feature = "alloc", target_has_atomic = "ptr"))
     }
 
     /// Starts a gather poll: registers the gather's waker (before the drain,
@@ -328,6 +333,17 @@ unsafe fn inline_wake_by_ref(wakers: *const ()) {
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 unsafe fn inline_drop(_: *const ()) {}
+
+/// A waker that does nothing, for calls that take one and never wake it
+/// (an iterator's children are taken with it). `Waker::noop` needs Rust
+/// 1.85, and a `static` one 1.82; this costs no allocation.
+pub(crate) fn noop() -> Waker {
+    const VTABLE: RawWakerVTable = RawWakerVTable::new(|_| RAW, |_| {}, |_| {}, |_| {});
+    const RAW: RawWaker = RawWaker::new(core::ptr::null(), &VTABLE);
+    // SAFETY: every function of the vtable ignores the (null) data pointer
+    // and does nothing, which the `RawWaker` contract allows.
+    unsafe { Waker::from_raw(RAW) }
+}
 
 /// A waker lent for one child poll, without a counted reference of its own.
 pub(crate) enum BorrowedWaker<'a> {

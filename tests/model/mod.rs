@@ -1003,7 +1003,7 @@ where
     })
 }
 
-fn limited<K: Children, M, D: Deadline>(
+fn limited<K: Children<Limited = K>, M, D: Deadline>(
     gather: SafeGather<K, M, D>,
     limit: Option<usize>,
 ) -> SafeGather<K, M, D> {
@@ -1016,7 +1016,7 @@ fn limited<K: Children, M, D: Deadline>(
 /// Applies the script's mode, deadline and limit to a fresh gather.
 fn configure<K>(gather: SafeGather<K>, script: &Script, timer: &ManualTimer) -> Box<dyn Driven>
 where
-    K: TryChildren<Error = u32> + 'static,
+    K: TryChildren<Error = u32> + Children<Limited = K> + safe_gather::gather::Bounded + 'static,
     // Every child here is `Unpin`, so every gather is, and can be relocated.
     K::Storage: Unpin,
     K::Ok: Flatten<ChildOutput>,

@@ -43,7 +43,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::stream::Stream;
-use safe_gather::gather::{Children, TryChildren, UnorderedChildren};
+use safe_gather::gather::{Bounded, Children, TryChildren, UnorderedChildren};
 use safe_gather::{safe_gather, safe_gather_array, GatherError, SafeGather, SlotError};
 pub use support::{Board, Child, ManualTimer, Output, Parent, Plan};
 
@@ -318,6 +318,7 @@ impl<T, const N: usize> Flatten<T> for [T; N] {
 fn configure<K>(gather: SafeGather<K>, script: &Script, timer: &ManualTimer) -> Box<dyn Driven>
 where
     K: UnorderedChildren<Ok = Output, Error = u32> + TryChildren<Error = u32> + 'static,
+    K: Children<Limited = K> + Bounded,
     <K as TryChildren>::Ok: Flatten<Output>,
     <K as Children>::Settled: Flatten<Result<Output, u32>>,
     <K as Children>::SettledTimed: Flatten<Result<Output, SlotError<u32>>>,
