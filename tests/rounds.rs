@@ -168,3 +168,28 @@ fn debug_script() {
     eprintln!("{script:#?}");
     run(&script);
 }
+
+#[test]
+fn the_model_reaches_streams_that_wait_refill_and_end() {
+    let mut jobs = script(Kind::Stream, false, true, vec![READY, ChildPlan::Wait, READY, READY], vec![Step::Poll]);
+    jobs.limit = Some(2);
+    jobs.budget = Some(3);
+    jobs.steps.extend([
+        Step::Send,
+        Step::Send,
+        Step::Poll,
+        Step::Poll,
+        Step::Send,
+        Step::Send,
+        Step::Poll,
+        Step::Poll,
+        Step::Close,
+        Step::Open { child: 1, ok: true },
+        Step::Poll,
+        Step::Poll,
+        Step::Poll,
+    ]);
+    let report = run(&jobs);
+    assert_eq!(items(&report), 4, "{report:?}");
+    assert_eq!(report.events.last(), Some(&Event::End), "{report:?}");
+}

@@ -40,11 +40,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::Stream;
 use safe_gather::gather::{Bounded, Children, TryChildren, UnorderedChildren};
-use safe_gather::{safe_gather, safe_gather_array, GatherError, SafeGather, SlotError};
+use safe_gather::{safe_gather, safe_gather_array, safe_gather_stream, GatherError, SafeGather, SlotError};
 pub use support::{Board, Child, ManualTimer, Output, Parent, Plan};
 
 /// Longest lazy input a script builds.
@@ -65,6 +66,9 @@ pub enum Kind {
         known: bool,
     },
     Array(usize),
+    /// `safe_gather_stream(jobs)` over a queue the script feeds (`Send`)
+    /// and closes (`Close`); always under a limit.
+    Stream,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,10 @@ pub enum Step {
     Advance {
         millis: u64,
     },
+    /// Sends the next job into a stream kind's queue.
+    Send,
+    /// Closes a stream kind's queue: the stream ends once it is empty.
+    Close,
     Drop,
 }
 
@@ -141,10 +149,11 @@ impl Script {
     pub fn from_bytes(bytes: &[u8]) -> Script {
         let mut input = Input(bytes);
         let shape = input.byte();
-        let kind = match shape % 6 {
+        let kind = match shape % 8 {
             0 | 1 => Kind::Lazy { known: true },
             2 => Kind::Lazy { known: false },
-            code => Kind::Array(ARRAY_LENS[usize::from(code - 3)]),
+            3..=5 => Kind::Array(ARRAY_LENS[usize::from(shape % 8 - 3)]),
+            _ => Kind::Stream,
         };
         let settled = shape & 0x20 != 0;
         let unordered = shape & 0x40 != 0;
@@ -152,8 +161,10 @@ impl Script {
             code @ 0..=3 => Some(DEADLINES[usize::from(code)]),
             _ => None,
         };
-        let limit = match input.byte() {
-            code @ 128..=255 => Some(1 + usize::from(code) % MAX_LIMIT),
+        let limit = match (input.byte(), kind) {
+            (code @ 128..=255, _) => Some(1 + usize::from(code) % MAX_LIMIT),
+            // A stream gather runs only under a limit.
+            (code, Kind::Stream) => Some(1 + usize::from(code) % MAX_LIMIT),
             _ => None,
         };
         let budget = match input.byte() {
@@ -161,7 +172,7 @@ impl Script {
             _ => None,
         };
         let len = match kind {
-            Kind::Lazy { .. } => input.below(MAX_LEN + 1),
+            Kind::Lazy { .. } | Kind::Stream => input.below(MAX_LEN + 1),
             Kind::Array(len) => len,
         };
         let plans = (0..len)
@@ -190,6 +201,8 @@ impl Script {
                 12 => Step::WakeKept {
                     kept: usize::from(op >> 4),
                 },
+                13 if kind == Kind::Stream && op & 0x80 != 0 => Step::Close,
+                13 | 14 if kind == Kind::Stream && op & 0x40 != 0 => Step::Send,
                 13 | 14 => Step::Advance {
                     millis: ADVANCES[usize::from(op >> 4) % ADVANCES.len()],
                 },
@@ -380,6 +393,59 @@ where
     }
 }
 
+/// A job queue the interpreter feeds: a stream of board children.
+#[derive(Debug, Default)]
+struct QueueState {
+    jobs: VecDeque<Child>,
+    closed: bool,
+    waker: Option<Waker>,
+    /// The gather dropped its end.
+    gone: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Queue(Arc<Mutex<QueueState>>);
+
+impl Queue {
+    /// Runs `f` on the state, then wakes the stream's waker if `f` says so.
+    fn feed(&self, f: impl FnOnce(&mut QueueState)) {
+        let waker = {
+            let mut state = self.0.lock().unwrap();
+            f(&mut state);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+struct Jobs(Queue);
+
+impl Stream for Jobs {
+    type Item = Child;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Child>> {
+        let mut state = self.0 .0.lock().unwrap();
+        match state.jobs.pop_front() {
+            Some(job) => Poll::Ready(Some(job)),
+            None if state.closed => Poll::Ready(None),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        let mut state = self.0 .0.lock().unwrap();
+        state.gone = true;
+        state.waker = None;
+    }
+}
+
 /// An iterator that hides its length.
 struct UnknownLength<I>(I);
 
@@ -412,7 +478,7 @@ fn array<const N: usize>(board: &Board, plans: &[ChildPlan]) -> [Child; N] {
     std::array::from_fn(|id| board.child(board_plan(plans[id], id)))
 }
 
-fn build(script: &Script, board: &Board, timer: &ManualTimer) -> Box<dyn Driven> {
+fn build(script: &Script, board: &Board, timer: &ManualTimer, queue: &Queue) -> Box<dyn Driven> {
     let plans = script.plans.clone();
     let made = board.clone();
     let lazy = move || {
@@ -439,6 +505,10 @@ fn build(script: &Script, board: &Board, timer: &ManualTimer) -> Box<dyn Driven>
             timer,
         ),
         Kind::Array(len) => panic!("no array of {len}"),
+        Kind::Stream => {
+            let limit = script.limit.expect("a stream gather has a limit");
+            configure(safe_gather_stream(Jobs(queue.clone())).limit(limit), script, timer)
+        }
     }
 }
 
@@ -478,6 +548,18 @@ enum Phase {
     Dropped,
 }
 
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamModel {
+    sent: usize,
+    /// Sent and not yet pulled.
+    queued: usize,
+    closed: bool,
+    /// The gather's source said "not now" and has not been woken since.
+    waiting: bool,
+    /// The queue holds the stream's waker.
+    registered: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     Idle,
@@ -500,8 +582,11 @@ struct Model {
     children: Vec<ChildModel>,
     slot_of: Vec<usize>,
     occupant: Vec<Option<usize>>,
-    vacant: VecDeque<usize>,
+    /// The pool's stack of vacant slots (top last).
+    vacant: Vec<usize>,
     woken: Vec<bool>,
+    /// A stream kind's queue and what the gather knows of it.
+    stream: Option<StreamModel>,
     /// The round in progress: children (direct: slots, the same) still to
     /// poll.
     round: VecDeque<usize>,
@@ -526,10 +611,12 @@ impl Model {
         let (lazy, known) = match script.kind {
             Kind::Lazy { known } => (true, known),
             Kind::Array(_) => (false, true),
+            Kind::Stream => (true, false),
         };
+        let stream = script.kind == Kind::Stream;
         // A pool, when the first `limit` children taken do not show the
-        // input to be exhausted.
-        let queued = lazy && (limit < len || (!known && limit == len));
+        // input to be exhausted; always for a stream.
+        let queued = stream || (lazy && (limit < len || (!known && limit == len)));
         let slots = if queued { limit } else { len };
         Model {
             fail_fast: !script.settled,
@@ -556,8 +643,11 @@ impl Model {
                 .collect(),
             slot_of: vec![usize::MAX; len],
             occupant: vec![None; slots],
-            vacant: VecDeque::new(),
-            woken: vec![false; slots],
+            // A stream's pool starts all vacant, slot 0 on top.
+            vacant: if stream { (0..slots).rev().collect() } else { Vec::new() },
+            // A stream has one more slot of the wakers, its own.
+            woken: vec![false; slots + usize::from(stream)],
+            stream: stream.then(StreamModel::default),
             round: VecDeque::new(),
             fresh: 0,
             started: 0,
@@ -586,6 +676,8 @@ impl Model {
     fn counted(&self) -> usize {
         if self.known {
             self.len()
+        } else if self.stream.is_some() {
+            self.started
         } else {
             (0..self.len()).filter(|&id| self.made(id)).count()
         }
@@ -645,7 +737,7 @@ impl Model {
         child.dropped = true;
         self.occupant[slot] = None;
         if self.queued {
-            self.vacant.push_back(slot);
+            self.vacant.push(slot);
         }
         self.running -= 1;
         self.finished += 1;
@@ -718,32 +810,59 @@ impl Model {
         End::Idle
     }
 
-    /// A pool starts children while the limit allows, each queued last.
-    fn top_up(&mut self) -> usize {
+    /// A pool starts children while the limit allows, each queued last; a
+    /// stream's pulls count against the budget, and once it said "not now"
+    /// it is not asked again this round. Returns how many started, and
+    /// whether the budget stopped it.
+    fn top_up(&mut self, budget: &mut usize, later: &mut bool) -> (usize, bool) {
         let mut added = 0;
-        while !self.exhausted && self.running < self.limit {
-            if self.started == self.len() {
+        while !self.exhausted && self.running < self.limit && !*later {
+            if let Some(stream) = &mut self.stream {
+                if *budget == 0 {
+                    return (added, true);
+                }
+                *budget -= 1;
+                if stream.waiting {
+                    *later = true;
+                    continue;
+                }
+                if stream.queued == 0 {
+                    if stream.closed {
+                        self.exhausted = true;
+                        stream.registered = false;
+                    } else {
+                        stream.waiting = true;
+                        stream.registered = true;
+                        *later = true;
+                    }
+                    continue;
+                }
+                stream.queued -= 1;
+            } else if self.started == self.len() {
                 self.exhausted = true;
                 break;
             }
-            let slot = if self.started < self.occupant.len() {
+            let slot = if self.stream.is_none() && self.started < self.occupant.len() {
                 self.started
             } else {
-                self.vacant
-                    .pop_front()
-                    .expect("a vacant slot below the limit")
+                self.vacant.pop().expect("a vacant slot below the limit")
             };
             let id = self.start(slot);
             self.round.push_back(id);
             added += 1;
         }
-        added
+        (added, false)
     }
 
     fn queued_round(&mut self, polled: &mut Vec<usize>) -> End {
         if self.round.len() == self.fresh {
             self.fresh = 0;
-            for slot in 0..self.woken.len() {
+            if let Some(stream) = &mut self.stream {
+                if std::mem::take(&mut self.woken[self.occupant.len()]) {
+                    stream.waiting = false;
+                }
+            }
+            for slot in 0..self.occupant.len() {
                 if let (true, Some(id)) = (self.woken[slot], self.occupant[slot]) {
                     // A child queued for its first poll is not queued again.
                     if self.children[id].state == State::Running && !self.round.contains(&id) {
@@ -755,10 +874,11 @@ impl Model {
             self.round.make_contiguous().sort_unstable();
         }
         let mut budget = self.budget;
+        let mut later = false;
         loop {
-            self.top_up();
+            let (_, spent) = self.top_up(&mut budget, &mut later);
             let Some(&id) = self.round.front() else {
-                return End::Idle;
+                return if spent { End::Paused } else { End::Idle };
             };
             if budget == 0 {
                 return End::Paused;
@@ -769,7 +889,7 @@ impl Model {
             if let Some(outcome) = self.poll_child(id, polled) {
                 match self.after_finish(id, outcome) {
                     Some(End::Landed(id)) => {
-                        self.fresh += self.top_up();
+                        self.fresh += self.top_up(&mut budget, &mut later).0;
                         return End::Landed(id);
                     }
                     Some(end) => return end,
@@ -779,13 +899,23 @@ impl Model {
         }
     }
 
-    /// Drops every child still held.
+    /// Drops every child still held (a stream's queued jobs are the
+    /// queue's, not the gather's), and the input.
     fn drop_all(&mut self) {
+        let owned_unstarted = self.stream.is_none();
         for child in &mut self.children {
-            if matches!(child.state, State::Made | State::Running) {
+            let held = match child.state {
+                State::Running => true,
+                State::Made => owned_unstarted,
+                _ => false,
+            };
+            if held {
                 child.dropped = true;
                 child.registered = false;
             }
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.registered = false;
         }
     }
 
@@ -818,13 +948,16 @@ impl Model {
             Phase::Dropped => unreachable!("a dropped gather is not polled"),
         }
         if std::mem::take(&mut self.first_poll) {
-            if self.len() == 0 {
+            // An empty input resolves at once; a stream only once it ends.
+            if self.len() == 0 && self.stream.is_none() {
                 self.phase = Phase::Done;
                 return (polled, self.complete());
             }
-            let taken = if self.queued { self.limit } else { self.len() };
-            for id in 0..taken {
-                self.make(id);
+            if self.stream.is_none() {
+                let taken = if self.queued { self.limit } else { self.len() };
+                for id in 0..taken {
+                    self.make(id);
+                }
             }
             self.due = self.deadline.map(|millis| self.now + millis);
         }
@@ -864,15 +997,20 @@ impl Model {
         if self.unordered {
             Event::End
         } else if self.fail_fast {
-            Event::Values((0..self.len()).map(ok_value).collect())
+            Event::Values((0..self.counted()).map(ok_value).collect())
         } else {
             Event::Settled(self.outcomes())
         }
     }
 
     fn timed_out(&mut self) -> Event {
+        let owned_unstarted = self.stream.is_none();
         let cut: VecDeque<usize> = (0..self.len())
-            .filter(|&id| matches!(self.children[id].state, State::Made | State::Running))
+            .filter(|&id| match self.children[id].state {
+                State::Running => true,
+                State::Made => owned_unstarted,
+                _ => false,
+            })
             .chain(
                 if self.known {
                     self.started..self.len()
@@ -920,6 +1058,7 @@ pub struct Report {
 struct Interpreter {
     script: Script,
     board: Board,
+    queue: Queue,
     timer: ManualTimer,
     parent: Parent,
     gather: Option<Box<dyn Driven>>,
@@ -981,6 +1120,29 @@ impl Interpreter {
             Step::Advance { millis } => {
                 self.timer.advance(Duration::from_millis(millis));
                 self.model.now += millis;
+            }
+            Step::Send if self.model.stream.is_some_and(|stream| stream.sent < len) => {
+                let id = self.model.stream.expect("a stream").sent;
+                let plan = board_plan(self.script.plans[id], id);
+                let child = self.board.child(plan);
+                self.queue.feed(|state| state.jobs.push_back(child));
+                let stream = self.model.stream.as_mut().expect("a stream");
+                stream.sent += 1;
+                stream.queued += 1;
+                self.model.children[id].state = State::Made;
+                if std::mem::take(&mut stream.registered) {
+                    let slot = self.model.occupant.len();
+                    self.model.mark_slot(slot);
+                }
+            }
+            Step::Close if self.model.stream.is_some_and(|stream| !stream.closed) => {
+                self.queue.feed(|state| state.closed = true);
+                let stream = self.model.stream.as_mut().expect("a stream");
+                stream.closed = true;
+                if std::mem::take(&mut stream.registered) {
+                    let slot = self.model.occupant.len();
+                    self.model.mark_slot(slot);
+                }
             }
             Step::Drop if self.gather.is_some() => {
                 self.gather = None;
@@ -1060,7 +1222,7 @@ impl Interpreter {
                 self.board.in_flight()
             ));
         }
-        if self.model.lazy {
+        if self.model.lazy && self.model.stream.is_none() {
             let alive = (0..made).filter(|&id| self.board.drops(id) == 0).count();
             if alive > limit {
                 self.fail(format!("{alive} children alive over a limit of {limit}"));
@@ -1073,10 +1235,12 @@ impl Interpreter {
 pub fn run(script: &Script) -> Report {
     let board = Board::new();
     let timer = ManualTimer::new();
-    let gather = build(script, &board, &timer);
+    let queue = Queue::default();
+    let gather = build(script, &board, &timer, &queue);
     let mut interpreter = Interpreter {
         script: script.clone(),
         board,
+        queue,
         timer,
         parent: Parent::new(),
         gather: Some(gather),
