@@ -4,6 +4,9 @@
 //!
 //! To keep a new input (a crash the fuzzer found, once fixed, or a script
 //! printed by the proptest as hex), save its bytes as a file in that folder.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 // A plain `mod model;` would be ambiguous with `tests/model.rs`.
 #[path = "model/mod.rs"]
