@@ -8,6 +8,24 @@ use core::fmt;
 /// with it any cleanup its `Drop` does), and so has every output already
 /// collected.
 ///
+/// It is `#[non_exhaustive]`: a gather as a whole may learn new ways to end
+/// (a cancellation signal, say) in a minor release, so a `match` on it needs
+/// a `_` arm; [`index`](Self::index), [`is_timeout`](Self::is_timeout) and
+/// [`into_error`](Self::into_error) need none. ([`SlotError`], the outcome
+/// of one child, is exhaustive.)
+///
+/// ```compile_fail,E0004
+/// use safe_gather::GatherError;
+///
+/// fn describe(error: &GatherError<()>) -> &'static str {
+///     match error {
+///         GatherError::Failed { .. } => "failed",
+///         GatherError::TimedOut { .. } => "timed out",
+///         // error[E0004]: a `_` arm is needed
+///     }
+/// }
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -22,6 +40,79 @@ use core::fmt;
 /// assert_eq!(error.index(), Some(2));
 /// assert!(!error.is_timeout());
 /// assert_eq!(error.into_error(), Some("disk full"));
+/// # });
+/// ```
+///
+/// # `?`, `source()` and the child's error
+///
+/// `GatherError<E>` is an [`Error`](core::error::Error) for every `E` that is
+/// `Debug` and `Display`, so `?` turns it into an `anyhow::Error` or a
+/// `Box<dyn Error + Send + Sync>` also when the children's errors are
+/// themselves `anyhow::Error`s or boxed errors (which are not `Error`s):
+///
+/// ```
+/// use safe_gather::safe_gather;
+///
+/// async fn fetch(page: u32) -> anyhow::Result<u32> {
+///     if page == 1 {
+///         return Err(anyhow::anyhow!("connection refused").context("fetching page 1"));
+///     }
+///     Ok(page * 10)
+/// }
+///
+/// async fn fetch_all() -> anyhow::Result<Vec<u32>> {
+///     Ok(safe_gather((0..3).map(fetch)).await?)
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let error = fetch_all().await.unwrap_err();
+/// assert_eq!(format!("{error:#}"), "child 1 failed: fetching page 1: connection refused");
+/// # });
+/// ```
+///
+/// The price is [`source()`](core::error::Error::source): without knowing
+/// that `E` is an `Error` it cannot hand the child's error on, so it is
+/// always `None`, and the child's error is written into the message instead
+/// (`child 2 failed: connection refused`). The child's error is written with
+/// the alternate flag (`{:#}`), so an anyhow or eyre child shows its whole
+/// chain of context; an error reporter (anyhow's `{:#}` and `{:?}`, say)
+/// prints the index and the child's message once, never twice.
+///
+/// Generic wrappers split on this. tracing-error's `TracedError<E>` requires
+/// `E: Error`, keeps `source()`, and cannot wrap an `anyhow::Error`; anyhow's
+/// own context wrapper has both, through a second impl for `anyhow::Error`
+/// that only the crate owning that type can write; tokio's `SendError<T>` is
+/// an `Error` for any `T: Debug`, with no source. A gather's children are
+/// mostly application code, where anyhow and boxed errors are the usual
+/// types, so here `?` wins.
+///
+/// The child's error is one call away: [`error`](Self::error) and
+/// [`into_error`](Self::into_error) give the `E` itself, and
+/// [`child_error`](Self::child_error) gives it as a `&dyn Error`, where `E`
+/// is one, to walk its own chain. After `?` into anyhow,
+/// `downcast_ref::<GatherError<E>>()` finds the gather error again.
+///
+/// ```
+/// use std::error::Error;
+/// use std::io;
+/// use safe_gather::{safe_gather_array, GatherError};
+///
+/// async fn connect(port: u16) -> io::Result<u16> {
+///     if port == 81 {
+///         return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+///     }
+///     Ok(port)
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let result: anyhow::Result<[u16; 2]> = async {
+///     Ok(safe_gather_array([connect(80), connect(81)]).await?)
+/// }.await;
+/// let error = result.unwrap_err();
+/// let gather_error = error.downcast_ref::<GatherError<io::Error>>().unwrap();
+/// assert_eq!(gather_error.index(), Some(1));
+/// assert!(gather_error.source().is_none());
+/// assert_eq!(gather_error.child_error().unwrap().to_string(), "refused");
 /// # });
 /// ```
 #[non_exhaustive]
@@ -108,7 +199,9 @@ impl<E> GatherError<E> {
 impl<E: fmt::Display> fmt::Display for GatherError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GatherError::Failed { index, error } => write!(f, "child {index} failed: {error}"),
+            // `{:#}`: an anyhow or eyre child's whole chain, since `source()`
+            // cannot hand it on (see the type's docs).
+            GatherError::Failed { index, error } => write!(f, "child {index} failed: {error:#}"),
             GatherError::TimedOut { completed, pending } => {
                 let total = completed + pending;
                 write!(f, "timed out with {pending} of {total} children pending")
@@ -117,8 +210,36 @@ impl<E: fmt::Display> fmt::Display for GatherError<E> {
     }
 }
 
-impl<E: core::error::Error + 'static> core::error::Error for GatherError<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+/// For every `E` that is `Debug` and `Display`, so that `?` works for anyhow
+/// and boxed children too; `source()` is therefore `None`, and the child's
+/// error is part of the message (see [`GatherError`]'s docs).
+impl<E: fmt::Debug + fmt::Display> core::error::Error for GatherError<E> {}
+
+impl<E: core::error::Error + 'static> GatherError<E> {
+    /// The failed child's error as a `&dyn Error`, or `None` for a timeout:
+    /// where `source()` would lead if it could (see
+    /// [`GatherError`]'s docs on `?`), to walk the child's own chain.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use std::fmt;
+    /// use safe_gather::GatherError;
+    ///
+    /// #[derive(Debug)]
+    /// struct Refused;
+    /// impl fmt::Display for Refused {
+    ///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    ///         f.write_str("connection refused")
+    ///     }
+    /// }
+    /// impl Error for Refused {}
+    ///
+    /// let error = GatherError::Failed { index: 4, error: Refused };
+    /// assert!(error.source().is_none());
+    /// assert_eq!(error.child_error().unwrap().to_string(), "connection refused");
+    /// assert!(GatherError::<Refused>::TimedOut { completed: 1, pending: 1 }.child_error().is_none());
+    /// ```
+    pub fn child_error(&self) -> Option<&(dyn core::error::Error + 'static)> {
         self.error().map(|error| error as _)
     }
 }
@@ -129,6 +250,32 @@ impl<E: core::error::Error + 'static> core::error::Error for GatherError<E> {
 /// deadline gives each child a `Result<T, SlotError<E>>`: its own error, or
 /// [`TimedOut`](SlotError::TimedOut) if it was still running when the deadline
 /// passed (it was then dropped).
+///
+/// Unlike [`GatherError`] it is exhaustive, and will stay so: a child of a
+/// settled gather either runs to its end or is cut off by the deadline,
+/// since settled mode never stops a child for any other reason, so a `match`
+/// on a slot needs no `_` arm:
+///
+/// ```
+/// use safe_gather::SlotError;
+///
+/// fn log_line(outcome: &Result<&str, SlotError<&str>>) -> String {
+///     match outcome {
+///         Ok(status) => format!("stopped: {status}"),
+///         Err(SlotError::Failed(error)) => format!("failed to stop: {error}"),
+///         Err(SlotError::TimedOut) => "still stopping at the deadline".to_string(),
+///     }
+/// }
+///
+/// assert_eq!(log_line(&Err(SlotError::TimedOut)), "still stopping at the deadline");
+/// ```
+///
+/// Like [`GatherError`] it is an [`Error`](core::error::Error) for every
+/// `E` that is `Debug` and `Display`, so `?` turns it into an
+/// `anyhow::Error` or a `Box<dyn Error + Send + Sync>`, with the child's
+/// error in its message and `source()` always `None`;
+/// [`child_error`](Self::child_error) reaches the child's error (see
+/// [`GatherError`]'s docs on `?` for why).
 ///
 /// # Examples
 ///
@@ -196,14 +343,30 @@ impl<E> SlotError<E> {
 impl<E: fmt::Display> fmt::Display for SlotError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SlotError::Failed(error) => write!(f, "child failed: {error}"),
+            // `{:#}`, as for `GatherError`.
+            SlotError::Failed(error) => write!(f, "child failed: {error:#}"),
             SlotError::TimedOut => f.write_str("child timed out"),
         }
     }
 }
 
-impl<E: core::error::Error + 'static> core::error::Error for SlotError<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+/// For every `E` that is `Debug` and `Display`, as for [`GatherError`];
+/// `source()` is `None`.
+impl<E: fmt::Debug + fmt::Display> core::error::Error for SlotError<E> {}
+
+impl<E: core::error::Error + 'static> SlotError<E> {
+    /// The child's own error as a `&dyn Error`, or `None` if it timed out:
+    /// the way to the child's error chain, which `source()` cannot give.
+    ///
+    /// ```
+    /// use std::io;
+    /// use safe_gather::SlotError;
+    ///
+    /// let slot = SlotError::Failed(io::Error::other("broker unreachable"));
+    /// assert_eq!(slot.child_error().unwrap().to_string(), "broker unreachable");
+    /// assert!(SlotError::<io::Error>::TimedOut.child_error().is_none());
+    /// ```
+    pub fn child_error(&self) -> Option<&(dyn core::error::Error + 'static)> {
         self.error().map(|error| error as _)
     }
 }

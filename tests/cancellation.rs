@@ -1,6 +1,9 @@
 //! Cancellation is drop (SPEC §3, rule 5): dropping a gather drops every
 //! child and output exactly once, wherever it stands; pinned children never
 //! move, and each is dropped where it was polled.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

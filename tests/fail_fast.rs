@@ -1,5 +1,8 @@
 //! Fail-fast mode (SPEC §3, rules 1–3): empty input, input order, the first
 //! error wins and everything else is dropped inside the poll that sees it.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -8,6 +8,10 @@
 //! Not in the published package: the corpus (6 MB) stays in the repository,
 //! and so does this test (see `exclude` in Cargo.toml).
 
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
+
 // A plain `mod model;` would be ambiguous with `tests/model.rs`.
 #[path = "model/mod.rs"]
 mod model;

@@ -1,6 +1,9 @@
 //! `.limit(n)` (SPEC §2): at most `n` children in flight, started in index
 //! order as others finish; unstarted children are never polled, and in
 //! fail-fast mode are dropped unpolled; outputs stay in input order.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -7,6 +7,9 @@
 //! interpreter really reaches the states it is meant to check.
 //!
 //! `PROPTEST_CASES` overrides the number of cases (256, or 8 under Miri).
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 // A plain `mod model;` would be ambiguous with this file's own name.
 #[path = "model/mod.rs"]

@@ -1,6 +1,9 @@
 //! Panics (SPEC §3, rules 6–7): a child's panic propagates, siblings are
 //! dropped exactly once (also past a panicking `Drop`), and a gather that
 //! finished or panicked refuses, loudly, to be polled again.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -7,6 +7,9 @@
 //! `fc182_pinned_child_never_moves` and `fc188_pinned_child_dropped_in_place`
 //! in `tests/cancellation.rs`; the lost wake-ups loom found are models in
 //! `loom-test/`.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

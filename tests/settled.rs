@@ -1,5 +1,8 @@
 //! Settled mode (SPEC §3, rules 8–10): nothing short-circuits; with a
 //! deadline, finished children keep their outcome and the rest time out.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -1,5 +1,8 @@
 //! Deadlines (SPEC §3, rule 4), on a manual clock: lazy start, children
 //! before the deadline, zero, huge durations, exact counts.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -252,3 +252,15 @@ async fn duration_max_on_real_clock_lets_ready_children_finish_and_stuck_ones_wa
 async fn sleep_completes_on_its_own() {
     TokioTimer.sleep(Duration::from_millis(1)).await;
 }
+
+#[tokio::test]
+async fn sleep_debug_says_whether_it_will_ever_fire() {
+    assert_eq!(
+        format!("{:?}", TokioTimer.sleep(HOUR)),
+        "TokioSleep { state: \"ticking\" }"
+    );
+    assert_eq!(
+        format!("{:?}", TokioTimer.sleep(Duration::MAX)),
+        "TokioSleep { state: \"never\" }"
+    );
+}

@@ -1,6 +1,9 @@
 //! Per-child wakers (SPEC §5): a wake re-polls only its child, in ascending
 //! order, at most once per gather poll; wakes from other threads, after the
 //! gather is gone, or by the million are all well defined.
+// These tests gather `Vec`s, which need `alloc`; `cargo test
+// --no-default-features` (arrays and tuples without `alloc`) skips them.
+#![cfg(feature = "alloc")]
 
 mod support;
 

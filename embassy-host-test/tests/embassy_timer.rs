@@ -25,6 +25,17 @@ const LONG: Duration = Duration::from_secs(60);
 /// embassy's clock, before concluding that it did not.
 const OBSERVATION: embassy_time::Duration = embassy_time::Duration::from_millis(20);
 
+/// How long a test waits for a `SHORT` deadline to fire before failing, so
+/// that a deadline that never fires fails the test instead of hanging it.
+const GIVE_UP: embassy_time::Duration = embassy_time::Duration::from_secs(10);
+
+/// The outcome of `gather`, whose `SHORT` deadline must fire within `GIVE_UP`.
+async fn bounded<F: Future>(gather: F) -> F::Output {
+    with_timeout(GIVE_UP, gather)
+        .await
+        .expect("a 10 ms deadline fired within 10 s")
+}
+
 type Scenario = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Runs one test's scenario as an embassy task. Enough slots for every test
@@ -73,9 +84,10 @@ fn array_gather_finishes_before_a_long_deadline() {
 #[test]
 fn array_gather_times_out_and_drops_every_child() {
     run_on_embassy(async {
-        let readings = safe_gather_array([unplugged(), unplugged()])
-            .timeout_with(EmbassyTimer, SHORT)
-            .await;
+        let readings = bounded(
+            safe_gather_array([unplugged(), unplugged()]).timeout_with(EmbassyTimer, SHORT),
+        )
+        .await;
         assert_eq!(
             readings,
             Err(GatherError::TimedOut {
@@ -100,9 +112,10 @@ fn tuple_gather_finishes_before_a_long_deadline() {
 #[test]
 fn tuple_gather_times_out_with_one_child_done() {
     run_on_embassy(async {
-        let readings = safe_gather::safe_gather!(measure(1), unplugged())
-            .timeout_with(EmbassyTimer, SHORT)
-            .await;
+        let readings = bounded(
+            safe_gather::safe_gather!(measure(1), unplugged()).timeout_with(EmbassyTimer, SHORT),
+        )
+        .await;
         assert_eq!(
             readings,
             Err(GatherError::TimedOut {
@@ -116,10 +129,12 @@ fn tuple_gather_times_out_with_one_child_done() {
 #[test]
 fn settled_tuple_keeps_the_finished_child_at_the_deadline() {
     run_on_embassy(async {
-        let outcomes = safe_gather::safe_gather!(measure(1), unplugged())
-            .settled()
-            .timeout_with(EmbassyTimer, SHORT)
-            .await;
+        let outcomes = bounded(
+            safe_gather::safe_gather!(measure(1), unplugged())
+                .settled()
+                .timeout_with(EmbassyTimer, SHORT),
+        )
+        .await;
         assert_eq!(outcomes, (Ok(100), Err(SlotError::TimedOut)));
     });
 }
@@ -169,9 +184,10 @@ fn vec_gather_with_per_child_wakers_on_the_generic_queue() {
             .await;
         assert_eq!(readings, Ok(vec![100, 200, 300, 400]));
 
-        let stuck = safe_gather([unplugged(), unplugged(), unplugged()])
-            .timeout_with(EmbassyTimer, SHORT)
-            .await;
+        let stuck = bounded(
+            safe_gather([unplugged(), unplugged(), unplugged()]).timeout_with(EmbassyTimer, SHORT),
+        )
+        .await;
         assert_eq!(
             stuck,
             Err(GatherError::TimedOut {
