@@ -2,6 +2,8 @@
 //! when they are spent the gather wakes its own task and returns `Pending`,
 //! the children left are polled at the next poll before any woken since,
 //! still in input order, and no wake is lost.
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 mod support;
 

@@ -3,6 +3,8 @@
 //! under `.limit(n)` the first `n`, then one more each time a child
 //! finishes, into a pool of `n` slots reused in place. At most `n` children
 //! exist at any moment, counted here at every step.
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 mod support;
 

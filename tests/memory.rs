@@ -2,6 +2,8 @@
 //! thread's allocations (deterministic; nothing here reads a clock): O(1)
 //! allocations for inputs of exact length, and under `.unordered()` a peak
 //! heap that does not grow with the input's length (SPEC §7).
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -4,6 +4,8 @@
 //! `Waker::will_wake` says about the wakers it is handed (std documents it as
 //! best-effort; under Miri a clone and a fresh `Waker::from` of the same `Arc`
 //! compare unequal).
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 mod support;
 

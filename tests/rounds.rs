@@ -3,6 +3,8 @@
 //! poll. The fuzzer (`fuzz/fuzz_targets/rounds.rs`) runs the same model on
 //! decoded bytes. `PROPTEST_CASES` overrides the number of cases (512, or 8
 //! under Miri).
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 #[path = "rounds/mod.rs"]
 mod rounds;

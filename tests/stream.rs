@@ -3,6 +3,8 @@
 //! own; outputs in stream order; fail-fast, deadlines and a panic drop the
 //! stream with the children; a stream that is always ready never keeps one
 //! poll going.
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 mod support;
 

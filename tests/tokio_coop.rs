@@ -3,7 +3,7 @@
 //! children shares a current-thread runtime with a latency-sensitive task.
 //! Counted, not timed: how many child polls run between two turns of the
 //! other task.
-#![cfg(feature = "tokio")]
+#![cfg(all(feature = "alloc", feature = "tokio"))]
 
 use std::future::Future;
 use std::pin::Pin;

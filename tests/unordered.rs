@@ -2,6 +2,8 @@
 //! order, each with its input index, keeping every other rule: fail-fast
 //! drops the rest before its `Err` item and ends; settled reports each child
 //! once; a deadline cuts the rest off; dropping the stream cancels.
+// These tests gather iterators, which need `alloc`.
+#![cfg(feature = "alloc")]
 
 mod support;
 
