@@ -1,4 +1,4 @@
-//! Replays every input kept in `fuzz/corpus/schedule/` through the model
+//! Replays every input kept in `fuzz/corpus/schedule/` (and `rounds/`) through the model
 //! interpreter (`tests/model/mod.rs`), so that the schedules the fuzzer
 //! found interesting stay regression tests under plain `cargo test`.
 //!
@@ -99,4 +99,35 @@ fn every_schedule_in_the_fuzz_corpus_matches_the_model() {
         reports.iter().any(|report| report.child_polls > 256),
         "no schedule crossed 256 child polls"
     );
+}
+
+#[path = "rounds/mod.rs"]
+mod rounds;
+
+#[test]
+#[cfg_attr(miri, ignore = "reads files, which Miri's isolation forbids")]
+fn every_script_in_the_rounds_corpus_matches_the_round_model() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/rounds");
+    let mut files: Vec<PathBuf> = fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", folder.display()))
+        .map(|entry| entry.expect("a corpus entry").path())
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "the corpus in fuzz/corpus/rounds/ is empty"
+    );
+    let mut paused = 0;
+    for path in &files {
+        let bytes = fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let script = rounds::Script::from_bytes(&bytes);
+        match panic::catch_unwind(AssertUnwindSafe(|| rounds::run(&script))) {
+            Ok(report) => paused += report.paused_polls,
+            Err(payload) => {
+                eprintln!("{} fails; its script:\n{script:#?}", path.display());
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+    assert!(paused > 0, "no script of the corpus paused a round");
 }

@@ -173,7 +173,13 @@ fn debug_script() {
 
 #[test]
 fn the_model_reaches_streams_that_wait_refill_and_end() {
-    let mut jobs = script(Kind::Stream, false, true, vec![READY, ChildPlan::Wait, READY, READY], vec![Step::Poll]);
+    let mut jobs = script(
+        Kind::Stream,
+        false,
+        true,
+        vec![READY, ChildPlan::Wait, READY, READY],
+        vec![Step::Poll],
+    );
     jobs.limit = Some(2);
     jobs.budget = Some(3);
     jobs.steps.extend([

@@ -39,13 +39,15 @@ mod support;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::stream::Stream;
 use safe_gather::gather::{Bounded, Children, TryChildren, UnorderedChildren};
-use safe_gather::{safe_gather, safe_gather_array, safe_gather_stream, GatherError, SafeGather, SlotError};
+use safe_gather::{
+    safe_gather, safe_gather_array, safe_gather_stream, GatherError, SafeGather, SlotError,
+};
 pub use support::{Board, Child, ManualTimer, Output, Parent, Plan};
 
 /// Longest lazy input a script builds.
@@ -507,7 +509,11 @@ fn build(script: &Script, board: &Board, timer: &ManualTimer, queue: &Queue) -> 
         Kind::Array(len) => panic!("no array of {len}"),
         Kind::Stream => {
             let limit = script.limit.expect("a stream gather has a limit");
-            configure(safe_gather_stream(Jobs(queue.clone())).limit(limit), script, timer)
+            configure(
+                safe_gather_stream(Jobs(queue.clone())).limit(limit),
+                script,
+                timer,
+            )
         }
     }
 }
@@ -644,7 +650,11 @@ impl Model {
             slot_of: vec![usize::MAX; len],
             occupant: vec![None; slots],
             // A stream's pool starts all vacant, slot 0 on top.
-            vacant: if stream { (0..slots).rev().collect() } else { Vec::new() },
+            vacant: if stream {
+                (0..slots).rev().collect()
+            } else {
+                Vec::new()
+            },
             // A stream has one more slot of the wakers, its own.
             woken: vec![false; slots + usize::from(stream)],
             stream: stream.then(StreamModel::default),
