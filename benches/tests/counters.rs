@@ -3,9 +3,6 @@
 //! own children, executor and scenarios (`benches/harness/`), under a
 //! counting allocator that counts only the current thread's allocations
 //! while a gather runs. Nothing here reads a clock.
-// These tests gather `Vec`s, which need `alloc`; `cargo test
-// --no-default-features` (arrays and tuples without `alloc`) skips them.
-#![cfg(feature = "alloc")]
 
 #[path = "../harness/mod.rs"]
 mod harness;
