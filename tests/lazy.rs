@@ -468,8 +468,14 @@ fn every_modifier_panics_after_the_first_poll() {
             }),
         ),
         (
-            "timeout_with",
-            modifier_after_a_poll(pending(), |g| g.timeout(Duration::from_secs(1))),
+            "poll_budget",
+            modifier_after_a_poll(pending(), |g| g.poll_budget(8)),
+        ),
+        (
+            "grace_with",
+            modifier_after_a_poll(pending(), |g| {
+                g.grace_with(timer.clone(), Duration::from_secs(1), || {})
+            }),
         ),
         (
             "deadline",

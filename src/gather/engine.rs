@@ -80,6 +80,8 @@ pub(crate) struct Rules {
     pub(crate) fail_fast: bool,
     /// Each finished child ends the round, to be handed out.
     pub(crate) one_at_a_time: bool,
+    /// Children not yet started may start (not in a grace period).
+    pub(crate) start: bool,
 }
 
 /// How a round ended.
@@ -126,6 +128,9 @@ pub(crate) struct Run {
     fresh: usize,
     pub(crate) schedule: Schedule,
     pub(crate) phase: Phase,
+    /// Cancellation began (a fail-fast error, or the deadline) and a grace
+    /// period runs: how the gather resolves when it ends.
+    pub(crate) cancel: Option<super::Outcome>,
 }
 
 impl Run {
@@ -143,6 +148,7 @@ impl Run {
             fresh: 0,
             schedule: Schedule::Direct,
             phase: Phase::Unpolled,
+            cancel: None,
         }
     }
 
@@ -212,7 +218,9 @@ impl Run {
                         budget -= 1;
                         match self.finish(finished, slot, rules) {
                             None => Visit::Next,
-                            Some(end @ RoundEnd::Failed { .. }) => Visit::Finish(end),
+                            // A failure keeps the marks not yet visited too:
+                            // with a grace period the siblings woken with it
+                            // are still polled.
                             Some(end) => Visit::PauseAfter(end),
                         }
                     }
@@ -223,7 +231,7 @@ impl Run {
             return end;
         }
         let unused = crate::waker::noop();
-        while !self.exhausted && self.running < self.limit {
+        while rules.start && !self.exhausted && self.running < self.limit {
             if budget == 0 || (budget < self.budget && executor_budget_spent()) {
                 if storage.has_next(self.started) {
                     self.starting = true;
@@ -295,13 +303,14 @@ impl Run {
         let mut budget = self.budget;
         let mut source_later = false;
         loop {
-            let spent = self.top_up(
-                storage.as_mut(),
-                wakers,
-                parent,
-                &mut budget,
-                &mut source_later,
-            );
+            let spent = rules.start
+                && self.top_up(
+                    storage.as_mut(),
+                    wakers,
+                    parent,
+                    &mut budget,
+                    &mut source_later,
+                );
             if self.queued == 0 {
                 return if spent {
                     RoundEnd::Paused
@@ -334,13 +343,15 @@ impl Run {
                             // handles this one; its first poll comes with
                             // the next round.
                             let queued = self.queued;
-                            self.top_up(
-                                storage.as_mut(),
-                                wakers,
-                                parent,
-                                &mut budget,
-                                &mut source_later,
-                            );
+                            if rules.start {
+                                self.top_up(
+                                    storage.as_mut(),
+                                    wakers,
+                                    parent,
+                                    &mut budget,
+                                    &mut source_later,
+                                );
+                            }
                             self.fresh += self.queued - queued;
                             return end;
                         }

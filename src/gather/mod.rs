@@ -21,7 +21,9 @@ use core::time::Duration;
 use futures_core::future::FusedFuture;
 use pin_project_lite::pin_project;
 
-use crate::deadline::{Deadline, Expiring, NoDeadline, SleepDeadline, TimerDeadline};
+use crate::deadline::{
+    Deadline, Expiring, GraceTimer, GraceWith, Graced, Inherit, NoDeadline, NoGrace, Unset,
+};
 use crate::error::GatherError;
 use crate::storage::{Keep, Storage};
 use crate::timer::Timer;
@@ -78,6 +80,36 @@ pub struct FailFast;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Settled;
+
+/// A gather's mode before [`.settled()`](SafeGather::settled): only
+/// [`FailFast`]. Sealed; it exists to say so when `.settled()` comes twice.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{Bounded, FailFast, SafeGather, Settled, Unsettled};
+///
+/// fn settle<K: Bounded, M: Unsettled>(gather: SafeGather<K, M>) -> SafeGather<K, Settled> {
+///     gather.settled()
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let outcomes = settle(safe_gather::safe_gather_array([async { Err::<u8, _>(1) }])).await;
+/// assert_eq!(outcomes, [Err(1)]);
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this gather is already settled",
+    label = "`.settled()` once is enough"
+)]
+pub trait Unsettled: sealed::Mode {}
+
+impl Unsettled for FailFast {}
+
+mod sealed {
+    pub trait Mode {}
+    impl Mode for super::FailFast {}
+}
 
 pin_project! {
     /// Future for [`safe_gather()`](crate::safe_gather),
@@ -144,8 +176,9 @@ enum Outcome {
     Complete,
     /// Child `index` failed (fail-fast mode only), in slot `slot`.
     Failed { index: usize, slot: usize },
-    /// The deadline passed first.
-    TimedOut,
+    /// The deadline passed first, when `completed` of `total` children had
+    /// finished.
+    TimedOut { completed: usize, total: usize },
 }
 
 /// What one poll of the engine came to.
@@ -199,26 +232,54 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
                 run.source_slot = storage.source_slot_of();
                 deadline.as_mut().start();
             }
-            match run.round(storage.as_mut(), this.wakers, cx, rules) {
-                RoundEnd::Failed { index, slot } => Outcome::Failed { index, slot },
+            // In a grace period, no child starts, and errors and outputs are
+            // only collected (fail-fast hands none out); otherwise the mode's
+            // rules.
+            let cancelled = run.cancel;
+            let rules = match cancelled {
+                Some(_) => Rules {
+                    fail_fast: false,
+                    one_at_a_time: rules.one_at_a_time && !rules.fail_fast,
+                    start: false,
+                },
+                None => rules,
+            };
+            let end = run.round(storage.as_mut(), this.wakers, cx, rules);
+            let cause = match end {
+                RoundEnd::Failed { index, slot } => Some(Outcome::Failed { index, slot }),
                 RoundEnd::Landed { slot } => {
                     run.phase = Phase::Running;
                     return Step::Landed { slot };
                 }
-                RoundEnd::Idle | RoundEnd::Paused if run.is_complete() => Outcome::Complete,
-                RoundEnd::Idle | RoundEnd::Paused if deadline.as_mut().poll_passed(cx) => {
-                    Outcome::TimedOut
+                _ if cancelled.is_some() => None,
+                _ if run.is_complete() => break 'resolve Outcome::Complete,
+                _ if deadline.as_mut().poll_passed(cx) => Some(Outcome::TimedOut {
+                    completed: run.finished,
+                    total: storage.len(),
+                }),
+                _ => None,
+            };
+            if let Some(cause) = cause {
+                // Cancellation begins: `on_cancel`, and a grace period if the
+                // gather has one.
+                if !deadline.as_mut().begin_grace() {
+                    break 'resolve cause;
                 }
-                end => {
-                    if end == RoundEnd::Paused {
-                        // The budget is spent: the children left are polled
-                        // at the next poll, which this asks for.
-                        cx.waker().wake_by_ref();
-                    }
-                    run.phase = Phase::Running;
-                    return Step::Pending;
+                run.cancel = Some(cause);
+            }
+            if let Some(cause) = run.cancel {
+                if run.running == 0 || deadline.as_mut().poll_grace_over(cx) {
+                    break 'resolve cause;
                 }
             }
+            if end == RoundEnd::Paused || matches!(end, RoundEnd::Failed { .. }) {
+                // The budget is spent, or a failure began a grace period in
+                // the middle of a round: the children left are polled at the
+                // next poll, which this asks for.
+                cx.waker().wake_by_ref();
+            }
+            run.phase = Phase::Running;
+            return Step::Pending;
         };
         // Let go of the parent task first, so that children dropped below
         // cannot wake it; then the sleep.
@@ -396,7 +457,7 @@ impl<K: Children> SafeGather<K> {
     }
 }
 
-impl<K: Children, D: Deadline> SafeGather<K, FailFast, D> {
+impl<K: Children, M: Unsettled, D: Deadline> SafeGather<K, M, D> {
     /// Partial-results mode (Python's `return_exceptions=True`): no child's
     /// error stops the others; every child runs to completion and the gather
     /// resolves to one outcome per child, in input order.
@@ -431,7 +492,7 @@ impl<K: Children, D: Deadline> SafeGather<K, FailFast, D> {
     }
 }
 
-impl<K: Children, M> SafeGather<K, M, NoDeadline> {
+impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// An overall deadline `duration` after the first poll, on the default
     /// timer ([`FuturesTimer`](crate::FuturesTimer)).
     ///
@@ -467,7 +528,7 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     pub fn timeout(
         self,
         duration: Duration,
-    ) -> SafeGather<K, M, TimerDeadline<crate::FuturesTimer>> {
+    ) -> SafeGather<K, M, D::WithTimer<crate::FuturesTimer>> {
         self.timeout_with(crate::FuturesTimer, duration)
     }
 
@@ -495,9 +556,9 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
         self,
         timer: T,
         duration: Duration,
-    ) -> SafeGather<K, M, TimerDeadline<T>> {
+    ) -> SafeGather<K, M, D::WithTimer<T>> {
         self.assert_unpolled("timeout_with");
-        let deadline = TimerDeadline::new(timer, duration);
+        let deadline = self.deadline.with_timer(timer, duration);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
 
@@ -526,9 +587,128 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn deadline<S: Future>(self, sleep: S) -> SafeGather<K, M, SleepDeadline<S>> {
+    pub fn deadline<S: Future>(self, sleep: S) -> SafeGather<K, M, D::WithSleep<S>> {
         self.assert_unpolled("deadline");
-        let deadline = SleepDeadline::new(sleep);
+        let deadline = self.deadline.with_sleep(sleep);
+        SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
+    }
+}
+
+impl<K: Children, M, D: NoGrace> SafeGather<K, M, D> {
+    /// Cancellation with grace: when the gather is cancelled (its first
+    /// error in fail-fast mode, or its deadline), it calls `on_cancel()`
+    /// once, inside that poll (cancel a token, close a channel, send a
+    /// shutdown), starts no new child, and keeps polling the children still
+    /// running, as they are woken, until every one has finished or
+    /// `duration` has passed; then it drops the rest and resolves. So
+    /// children get to run their own async cleanup, which a `Drop` cannot
+    /// (see [cancellation](crate#cancellation)).
+    ///
+    /// * Fail-fast resolves to the error that began it
+    ///   ([`GatherError::Failed`], or [`GatherError::TimedOut`] counted when
+    ///   the deadline passed); outputs, and errors, of children that finish
+    ///   during the grace period are dropped.
+    /// * Settled with a deadline: a child that finishes during the grace
+    ///   period keeps its outcome; one cut off at its end is
+    ///   [`SlotError::TimedOut`](crate::SlotError::TimedOut). (Settled
+    ///   without a deadline is never cancelled.)
+    /// * `Duration::ZERO`: `on_cancel` is called and everything dropped at
+    ///   once, as without a grace period; `Duration::MAX` (or any duration
+    ///   the timer cannot represent): the children get all the time they
+    ///   take. If no child is running when cancellation begins, the gather
+    ///   resolves at once. Dropping the gather during the grace period drops
+    ///   everything at once; a panic during it propagates, as always.
+    ///
+    /// The grace sleep is made when cancellation begins, on the gather's own
+    /// timer: that of its [`.timeout_with`](SafeGather::timeout_with) or
+    /// [`.timeout`](SafeGather::timeout), whichever order they were chained
+    /// in, else the default [`FuturesTimer`](crate::FuturesTimer). A gather
+    /// with a [`.deadline(sleep)`](SafeGather::deadline) has no timer, so it
+    /// uses the default one too; without the `futures-timer` feature such a
+    /// gather (or one without any deadline) needs
+    /// [`.grace_with`](SafeGather::grace_with), which the compiler says.
+    ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier. A panic in
+    /// `on_cancel` propagates out of the poll that called it, as a child's
+    /// panic would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use safe_gather::{safe_gather, GatherError};
+    ///
+    /// static STOP: AtomicBool = AtomicBool::new(false);
+    ///
+    /// async fn worker(id: u32) -> Result<u32, String> {
+    ///     if id == 0 {
+    ///         return Err("disk full".into());
+    ///     }
+    ///     // Work until told to stop, then clean up (asynchronously) and end.
+    ///     while !STOP.load(Ordering::SeqCst) {
+    ///         futures_timer::Delay::new(Duration::from_millis(1)).await;
+    ///     }
+    ///     futures_timer::Delay::new(Duration::from_millis(2)).await; // flush
+    ///     Ok(id)
+    /// }
+    ///
+    /// # futures::executor::block_on(async {
+    /// let result = safe_gather((0..3).map(worker))
+    ///     .grace(Duration::from_secs(5), || STOP.store(true, Ordering::SeqCst))
+    ///     .await;
+    /// assert_eq!(result, Err(GatherError::Failed { index: 0, error: "disk full".to_string() }));
+    /// assert!(STOP.load(Ordering::SeqCst), "the workers were told, and finished their cleanup");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn grace<F: FnOnce()>(
+        self,
+        duration: Duration,
+        on_cancel: F,
+    ) -> SafeGather<K, M, Graced<D, Inherit, F>>
+    where
+        Inherit: GraceTimer<D>,
+    {
+        self.assert_unpolled("grace");
+        let deadline = Graced::new(self.deadline, Inherit, duration, on_cancel);
+        SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
+    }
+
+    /// Cancellation with grace, on `timer`: as [`grace`](SafeGather::grace),
+    /// with the grace sleep from any [`Timer`].
+    ///
+    /// # Panics
+    ///
+    /// As [`grace`](SafeGather::grace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use safe_gather::{safe_gather_array, FuturesTimer, GatherError};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let mut told = false;
+    /// let job = |ok: bool| async move { if ok { Ok(()) } else { Err("no") } };
+    /// let result = safe_gather_array([job(false), job(true)])
+    ///     .grace_with(FuturesTimer, Duration::from_millis(100), || told = true)
+    ///     .await;
+    /// assert_eq!(result, Err(GatherError::Failed { index: 0, error: "no" }));
+    /// assert!(told);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn grace_with<T: Timer, F: FnOnce()>(
+        self,
+        timer: T,
+        duration: Duration,
+        on_cancel: F,
+    ) -> SafeGather<K, M, Graced<D, GraceWith<T>, F>> {
+        self.assert_unpolled("grace_with");
+        let deadline = Graced::new(self.deadline, GraceWith(timer), duration, on_cancel);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
 }
@@ -536,10 +716,12 @@ impl<K: Children, M> SafeGather<K, M, NoDeadline> {
 const FAIL_FAST: Rules = Rules {
     fail_fast: true,
     one_at_a_time: false,
+    start: true,
 };
 const SETTLED: Rules = Rules {
     fail_fast: false,
     one_at_a_time: false,
+    start: true,
 };
 
 impl<K: TryChildren + Bounded, D: Deadline> Future for SafeGather<K, FailFast, D> {
@@ -560,10 +742,8 @@ impl<K: TryChildren + Bounded, D: Deadline> Future for SafeGather<K, FailFast, D
                 storage.as_mut().drop_all();
                 Err(GatherError::Failed { index, error })
             }
-            Outcome::TimedOut => {
-                let total = storage.len();
+            Outcome::TimedOut { completed, total } => {
                 storage.as_mut().drop_all();
-                let completed = this.run.finished;
                 Err(GatherError::TimedOut {
                     completed,
                     pending: total - completed,
@@ -636,6 +816,7 @@ impl<K: Children, M: fmt::Debug, D: fmt::Debug> fmt::Debug for SafeGather<K, M, 
         }
         let state = match run.phase {
             Phase::Unpolled => "unpolled",
+            Phase::Running if run.cancel.is_some() => "cancelling",
             Phase::Running => "running",
             Phase::Done => "done",
             Phase::Poisoned => "poisoned",

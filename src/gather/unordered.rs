@@ -70,10 +70,12 @@ enum State {
 const ONE_AT_A_TIME: Rules = Rules {
     fail_fast: true,
     one_at_a_time: true,
+    start: true,
 };
 const SETTLED_ONE_AT_A_TIME: Rules = Rules {
     fail_fast: false,
     one_at_a_time: true,
+    start: true,
 };
 
 impl<K: UnorderedChildren, M, D: Deadline> SafeGather<K, M, D> {
@@ -211,11 +213,9 @@ impl<K: UnorderedChildren + Bounded, D: Deadline> Stream for Unordered<K, FailFa
                 self.as_mut().project().gather.project().storage.drop_all();
                 Some(Err(GatherError::Failed { index, error }))
             }
-            Step::Resolved(Outcome::TimedOut) => {
+            Step::Resolved(Outcome::TimedOut { completed, total }) => {
                 let gather = self.as_mut().project().gather.project();
-                let total = gather.storage.len();
                 gather.storage.drop_all();
-                let completed = gather.run.finished;
                 Some(Err(GatherError::TimedOut {
                     completed,
                     pending: total - completed,
@@ -302,7 +302,7 @@ impl<K: UnorderedChildren + Bounded, D: Expiring> Stream for Unordered<K, Settle
                 let (index, outcome) = self.take_landed(slot);
                 Poll::Ready(Some((index, outcome.map_err(SlotError::Failed))))
             }
-            Step::Resolved(Outcome::TimedOut) => {
+            Step::Resolved(Outcome::TimedOut { .. }) => {
                 let this = self.as_mut().project();
                 let mut gather = this.gather;
                 let started = gather.run.started;

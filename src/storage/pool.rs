@@ -244,6 +244,10 @@ pub struct PoolStorage<Src: Source> {
     /// written), and its error until handed over.
     failed: Option<usize>,
     failure: Option<<Src::Fut as TryFuture>::Error>,
+    /// Fail-fast, in a grace period: the children that failed after the
+    /// first, whose errors are dropped and whose outputs are never written
+    /// either (empty, and unallocated, but for that case).
+    failed_later: Vec<usize>,
     /// Unordered: the outcome of the child that just finished, until the
     /// gather hands it out (in the same poll).
     landed: Option<(usize, Output<Src::Fut>)>,
@@ -284,6 +288,7 @@ impl<Src: Source> PoolStorage<Src> {
             outputs: Outputs::Unset,
             failed: None,
             failure: None,
+            failed_later: Vec::new(),
             landed: None,
             taken: 0,
             cut_next: 0,
@@ -365,44 +370,51 @@ impl<Src: Source> PoolStorage<Src> {
     /// Drops every output written so far, and the buffer: what a gather that
     /// ends early, or is dropped, does with its outputs.
     fn drop_outputs(&mut self) {
-        let failed = self.failed;
+        self.failed_later.sort_unstable();
+        // The failures, in ascending order: the first and those after it
+        // never share an index.
+        let failures = merge(self.failed.into_iter(), self.failed_later.iter().copied());
         match &mut self.pool {
             Pool::None => {
                 // SAFETY: without slots no child is running: every output
-                // below the buffer's length is written, but a failure's.
-                unsafe { self.outputs.drop_written(failed.into_iter()) }
+                // below the buffer's length is written, but the failures'.
+                unsafe { self.outputs.drop_written(failures) }
             }
             Pool::Direct(jobs) => {
                 let jobs = &*jobs;
-                let unwritten = (0..jobs.len())
-                    .filter(|&index| jobs[index].is_running() || Some(index) == failed);
+                let running = (0..jobs.len()).filter(|&index| jobs[index].is_running());
                 // SAFETY: slot `i` holds child `i`; a child's output is
-                // written when it finishes, before its slot is vacated, and
-                // the failure's never is: the unwritten ones are exactly the
-                // running children and the failure, in ascending order.
-                unsafe { self.outputs.drop_written(unwritten) }
+                // written when it finishes, before its slot is vacated, and a
+                // failure's never is: the unwritten ones are exactly the
+                // running children and the failures, which never share an
+                // index (a failure's slot was vacated), in ascending order.
+                unsafe { self.outputs.drop_written(merge(running, failures)) }
             }
             Pool::Reusing(pool) => {
                 let running = pool.sort_running_into_queue();
                 let indices = &pool.indices;
-                let mut running = pool.lists[..running]
+                let running = pool.lists[..running]
                     .iter()
-                    .map(|&slot| indices[slot as usize])
-                    .peekable();
-                let mut failed = failed;
-                // Both sequences ascend (and never share an index: the
-                // failure's slot was vacated); merged, they still do.
-                let unwritten = core::iter::from_fn(|| match (running.peek(), failed) {
-                    (Some(&next), Some(fail)) if fail < next => failed.take(),
-                    (Some(_), _) => running.next(),
-                    (None, _) => failed.take(),
-                });
+                    .map(|&slot| indices[slot as usize]);
                 // SAFETY: as for `Direct`, with each slot's child index taken
-                // from `indices`.
-                unsafe { self.outputs.drop_written(unwritten) }
+                // from `indices` (sorted into ascending order above).
+                unsafe { self.outputs.drop_written(merge(running, failures)) }
             }
         }
     }
+}
+
+/// Merges two ascending sequences into one.
+fn merge(
+    a: impl Iterator<Item = usize>,
+    b: impl Iterator<Item = usize>,
+) -> impl Iterator<Item = usize> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    core::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(&x), Some(&y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 impl<Src: Source> Drop for PoolStorage<Src> {
@@ -530,9 +542,19 @@ impl<Src: Source> Storage for PoolStorage<Src> {
                     if this.failed.is_none() {
                         this.failed = Some(index);
                         this.failure = Some(error);
+                    } else {
+                        this.failed_later.push(index);
                     }
                 }
-                output => this.landed = Some((index, output)),
+                // Kept until handed out, which is at once; only in a grace
+                // period, where fail-fast hands nothing out, does one wait
+                // here: the error that began it, which a later outcome must
+                // not replace.
+                output => {
+                    if this.landed.is_none() {
+                        this.landed = Some((index, output));
+                    }
+                }
             }
         }
         job.set(Job::Vacant);
@@ -671,6 +693,7 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         this.pool = Pool::None;
         this.failed = None;
         this.failure = None;
+        this.failed_later = Vec::new();
         this.landed = None;
     }
 

@@ -321,9 +321,8 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must be alive, only the thread polling the gather may drain,
-    /// and the indices `visit` receives are `< len`. Stopping with
-    /// [`Visit::Finish`] loses the marks not yet visited: only do so when the
-    /// gather is finished. A panic in `visit` loses them too, and worse,
+    /// and the indices `visit` receives are `< len`. A panic in `visit` loses
+    /// the marks not yet visited, and worse,
     /// leaves marks in lower words whose bit above is gone, so later wakes of
     /// their neighbours no longer wake the task; harmless, as the panic
     /// poisons the gather, which can then only be dropped (the fuzzer checks
@@ -366,10 +365,6 @@ impl SetPtr {
                 if level == 0 {
                     match visit(index) {
                         Visit::Next => {}
-                        Visit::Finish(stop) => {
-                            cursor.depth = 0;
-                            return Some(stop);
-                        }
                         Visit::PauseAfter(stop) => {
                             // Nothing left on the path: the round is over.
                             if cursor.bits[..levels].iter().all(|&bits| bits == 0) {
@@ -518,9 +513,6 @@ unsafe fn child_drop(entry: *const ()) {
 pub(crate) enum Visit<B> {
     /// Go on to the next marked child.
     Next,
-    /// Stop: the gather is finishing, so the marks not yet visited no longer
-    /// matter.
-    Finish(B),
     /// Stop after this child; the marks not yet visited wait for the next
     /// drain.
     PauseAfter(B),

@@ -67,8 +67,6 @@ use core::task::{RawWaker, RawWakerVTable};
 pub(crate) enum Visit<B> {
     /// Go on to the next slot.
     Next,
-    /// Stop: the gather is finishing.
-    Finish(B),
     /// Stop after this slot; the next drain resumes after it.
     PauseAfter(B),
     /// Stop before this slot; the next drain resumes at it.
@@ -152,9 +150,8 @@ impl Wakers {
     /// Visits the slots to poll, in ascending order, each with the waker to
     /// poll it with, until `visit` stops: with per-child wakers, the slots
     /// woken since the last drain; without, every slot below `upto`. Returns
-    /// what `visit` stopped with. Stopping with [`Visit::Finish`] is only
-    /// allowed when the gather is finished; a pause keeps the slots not yet
-    /// visited for the next drain.
+    /// what `visit` stopped with. A pause keeps the slots not yet visited for
+    /// the next drain.
     pub(crate) fn drain<B>(
         &mut self,
         parent: &Waker,
@@ -180,7 +177,6 @@ impl Wakers {
             for slot in self.resume..upto.min(self.slots) {
                 match visit(slot, parent) {
                     Visit::Next => {}
-                    Visit::Finish(stop) => return Some(stop),
                     Visit::PauseAfter(stop) => {
                         self.resume = slot + 1;
                         return Some(stop);

@@ -29,8 +29,121 @@ pub(crate) mod sealed {
 
         /// The gather resolved: drop the sleep.
         fn finish(self: Pin<&mut Self>);
+
+        /// Cancellation began (a fail-fast error, or the deadline): calls
+        /// the user's `on_cancel` and starts a grace period, if the gather
+        /// has one; says whether a grace period now runs.
+        fn begin_grace(self: Pin<&mut Self>) -> bool {
+            false
+        }
+
+        /// Whether the grace period is over, registering for a wake-up if
+        /// not.
+        fn poll_grace_over(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> bool {
+            true
+        }
+    }
+
+    /// Implemented by the deadlines that are not [`Graced`](super::Graced).
+    pub trait Ungraced {}
+
+    /// Implemented by [`Inherit`](super::Inherit) and [`GraceWith`](super::GraceWith).
+    pub trait GraceSource {}
+}
+
+mod grace;
+pub use grace::{GraceTimer, GraceWith, Graced, Inherit};
+
+/// A gather's deadline that can still be set: it has none yet (perhaps a
+/// grace period, which takes the timer of the deadline set later). What
+/// [`.timeout`](crate::SafeGather::timeout),
+/// [`.timeout_with`](crate::SafeGather::timeout_with) and
+/// [`.deadline`](crate::SafeGather::deadline) need. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use safe_gather::deadline::Unset;
+/// use safe_gather::gather::{Bounded, SafeGather};
+/// use safe_gather::FuturesTimer;
+///
+/// /// Adds a five-second deadline to any gather that has none yet.
+/// fn within_five_seconds<K: Bounded, M, D: Unset>(gather: SafeGather<K, M, D>) -> SafeGather<K, M, D::WithTimer<FuturesTimer>> {
+///     gather.timeout_with(FuturesTimer, Duration::from_secs(5))
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let gather = within_five_seconds(safe_gather::safe_gather_array([std::future::ready(Ok::<_, ()>(1))]));
+/// assert_eq!(gather.await, Ok([1]));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this gather already has a deadline",
+    label = "a gather has one deadline: `.timeout`, `.timeout_with` or `.deadline`, once",
+    note = "to combine two, make the later of them the deadline, or race the gather against the other yourself"
+)]
+pub trait Unset: Deadline {
+    /// The deadline with a [`Timer`]'s sleep as its end.
+    type WithTimer<T: Timer>: Deadline;
+    /// The deadline with a sleep of your own as its end.
+    type WithSleep<S: Future>: Deadline;
+
+    #[doc(hidden)]
+    fn with_timer<T: Timer>(self, timer: T, duration: Duration) -> Self::WithTimer<T>;
+
+    #[doc(hidden)]
+    fn with_sleep<S: Future>(self, sleep: S) -> Self::WithSleep<S>;
+}
+
+impl Unset for NoDeadline {
+    type WithTimer<T: Timer> = TimerDeadline<T>;
+    type WithSleep<S: Future> = SleepDeadline<S>;
+
+    fn with_timer<T: Timer>(self, timer: T, duration: Duration) -> TimerDeadline<T> {
+        TimerDeadline::new(timer, duration)
+    }
+
+    fn with_sleep<S: Future>(self, sleep: S) -> SleepDeadline<S> {
+        SleepDeadline::new(sleep)
     }
 }
+
+impl sealed::Ungraced for NoDeadline {}
+impl<T: Timer> sealed::Ungraced for TimerDeadline<T> {}
+impl<S> sealed::Ungraced for SleepDeadline<S> {}
+
+/// A gather's deadline without a grace period yet: what
+/// [`.grace`](crate::SafeGather::grace) and
+/// [`.grace_with`](crate::SafeGather::grace_with) need. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use safe_gather::deadline::{GraceWith, Graced, NoGrace};
+/// use safe_gather::gather::{Bounded, SafeGather};
+/// use safe_gather::FuturesTimer;
+///
+/// /// Gives any gather one second of grace on the default timer.
+/// fn with_a_second_of_grace<K: Bounded, M, D: NoGrace>(
+///     gather: SafeGather<K, M, D>,
+/// ) -> SafeGather<K, M, Graced<D, GraceWith<FuturesTimer>, fn()>> {
+///     gather.grace_with(FuturesTimer, Duration::from_secs(1), || {})
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let gather = with_a_second_of_grace(safe_gather::safe_gather_array([std::future::ready(Ok::<_, ()>(1))]));
+/// assert_eq!(gather.await, Ok([1]));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this gather already has a grace period",
+    label = "`.grace` or `.grace_with`, once"
+)]
+pub trait NoGrace: Deadline + sealed::Ungraced {}
+
+impl<D: Deadline + sealed::Ungraced> NoGrace for D {}
 
 /// A gather's deadline: [`NoDeadline`], [`TimerDeadline`] or [`SleepDeadline`].
 /// Sealed.
@@ -138,6 +251,8 @@ pin_project! {
     /// # });
     /// ```
     pub struct TimerDeadline<T: Timer> {
+        // Kept after the sleep is made: a grace period's sleep comes from it.
+        timer: T,
         #[pin]
         state: TimerState<T>,
     }
@@ -147,7 +262,7 @@ pin_project! {
     #[project = TimerStateProj]
     #[project_replace = TimerStateOwned]
     enum TimerState<T: Timer> {
-        Unstarted { timer: T, duration: Duration },
+        Unstarted { duration: Duration },
         Sleeping { #[pin] sleep: T::Sleep },
         Passed,
         Finished,
@@ -157,8 +272,14 @@ pin_project! {
 impl<T: Timer> TimerDeadline<T> {
     pub(crate) fn new(timer: T, duration: Duration) -> Self {
         TimerDeadline {
-            state: TimerState::Unstarted { timer, duration },
+            timer,
+            state: TimerState::Unstarted { duration },
         }
+    }
+
+    /// The gather's timer.
+    pub(crate) fn timer(&self) -> &T {
+        &self.timer
     }
 }
 
@@ -183,13 +304,15 @@ impl<T: Timer> fmt::Debug for TimerDeadline<T> {
 
 impl<T: Timer> sealed::Clock for TimerDeadline<T> {
     fn start(self: Pin<&mut Self>) {
-        let mut state = self.project().state;
+        let this = self.project();
+        let mut state = this.state;
         if !matches!(*state, TimerState::Unstarted { .. }) {
             return;
         }
-        // Take the timer out first (`Finished` stands in meanwhile), so that a
-        // panicking `Timer::sleep` leaves no half-made state behind.
-        if let TimerStateOwned::Unstarted { timer, duration } =
+        let timer = &*this.timer;
+        // Take the duration out first (`Finished` stands in meanwhile), so
+        // that a panicking `Timer::sleep` leaves no half-made state behind.
+        if let TimerStateOwned::Unstarted { duration } =
             state.as_mut().project_replace(TimerState::Finished)
         {
             state.set(if duration.is_zero() {
