@@ -15,6 +15,7 @@
 //! | many futures, or an endless iterator | at most `n` running at once, in O(n) memory | [`.limit(n)`](SafeGather::limit) | unchanged |
 //! | an iterator or array | each outcome as it lands | [`.unordered()`](SafeGather::unordered) | a `Stream` of `Result<(usize, T), GatherError<E>>`, or `(usize, Result<T, E>)` settled |
 //! | a gather of thousands of ready children beside other tasks | no poll longer than `n` child polls | [`.poll_budget(n)`](SafeGather::poll_budget) (1024 by default) | unchanged |
+//! | children with async cleanup (flush, say goodbye) | on the first error or the deadline, tell them and give them time | [`.grace(d, on_cancel)`](SafeGather::grace), [`.grace_with(timer, d, on_cancel)`](SafeGather::grace_with) | unchanged: the error or timeout that began it |
 //!
 //! ```
 //! use std::time::Duration;
@@ -50,7 +51,7 @@
 //! | `stream::iter(futs).buffer_unordered(n)` / `FuturesUnordered` | `safe_gather(futs).limit(n).unordered()` | each item carries its input index; the first error drops the rest and ends the stream; a deadline and settled mode are built in |
 //! | Python `asyncio.as_completed(aws)` | `safe_gather(futs).unordered()` | the same, with the index of each |
 //! | `tokio::task::JoinSet` to wait for everything | `safe_gather(futs)` | no spawning, no `'static` or `Send` needed; input order, not completion order; everything runs in the one task that awaits the gather, so never in parallel on several cores. Gathering spawned tasks' `JoinHandle`s instead neither fails fast on the tasks' errors (a handle is `Ok(the task's result)` unless it panicked or was aborted) nor cancels the tasks when the gather is dropped (a dropped `JoinHandle` detaches its task) |
-//! | Python `asyncio.gather(*aws)` / `safe_gather(*aws)` | `safe_gather(futs)` | cancellation is dropping the gather; exceptions are `Err`; panics propagate; the deadline starts at the first poll |
+//! | Python `asyncio.gather(*aws)` / `safe_gather(*aws)` | `safe_gather(futs)` | cancellation is dropping the gather, and [`.grace`](SafeGather::grace) gives the children time to clean up first; exceptions are `Err`; panics propagate; the deadline starts at the first poll |
 //! | `safe_gather(*aws, return_exceptions=True, timeout=10)` | `safe_gather(futs).settled().timeout(Duration::from_secs(10))` | a child cut off by the deadline reports `SlotError::TimedOut` |
 //!
 //! # Semantics
@@ -71,9 +72,9 @@
 //!   out every child is dropped; [`GatherError::TimedOut`] counts how many
 //!   had finished. A duration too large for the timer means never.
 //! * **Cancellation is drop.** Dropping the gather drops every child and
-//!   output. A child's `Drop` runs synchronously: async cleanup (awaiting a
-//!   shutdown message, say) cannot run on drop, so give such children a
-//!   deadline of their own, or gather them in settled mode with a timeout.
+//!   output. A child's `Drop` runs synchronously, so async cleanup cannot run
+//!   on drop; [`.grace`](SafeGather::grace) gives it time (see
+//!   [Cancellation](#cancellation)).
 //! * **Panics propagate.** A child's panic unwinds out of the gather's
 //!   `poll`; every sibling is still dropped exactly once when the gather is.
 //!   Polling a gather again after that, or after it completed, panics with a
@@ -81,6 +82,80 @@
 //!   tells you first.
 //! * **Each child finishes once.** A child is dropped in place as soon as it
 //!   completes, and is never polled again.
+//!
+//! # Cancellation
+//!
+//! **What drop does.** Whenever a gather ends early (fail-fast on the
+//! first error, or its deadline) and whenever it is dropped, each child still
+//! running is dropped in place, at once, and never polled again. Dropping
+//! runs the child's `Drop`, and the `Drop` of everything its `async` block
+//! holds: sockets close, guards unlock, buffers are freed. It cannot await,
+//! so a child cannot send a goodbye, flush over the network, or release a
+//! remote lease on drop. Python's `safe_gather` cancels its tasks and then
+//! awaits them, so their `except CancelledError:` and `finally:` blocks can
+//! await; in Rust a future that is dropped simply stops.
+//!
+//! **What `.grace` adds.** With [`.grace(duration, on_cancel)`](SafeGather::grace)
+//! or [`.grace_with(timer, duration, on_cancel)`](SafeGather::grace_with), a
+//! gather that ends early first calls `on_cancel()`, once, inside the poll
+//! that saw the error or the deadline: that is where you cancel a token,
+//! close a channel, or set a flag the children watch. It then starts no new
+//! child (children are started in input order, so one that fails at its
+//! first poll cancels those after it before they start), and keeps polling
+//! the children still running (only as they are woken) until each has
+//! finished or `duration` has passed. Then it drops
+//! the rest and resolves to what began the cancellation:
+//!
+//! * fail-fast: the first error, [`GatherError::Failed`] (later errors and
+//!   the outputs of children that finish in the grace period are dropped),
+//!   or [`GatherError::TimedOut`], counted when the deadline passed;
+//! * settled with a deadline: each child's own outcome when it finished in
+//!   time, including during the grace period, and
+//!   [`SlotError::TimedOut`] for those cut off at its end.
+//!
+//! The grace sleep starts when cancellation begins, on the gather's own
+//! timer when it has one, else on the default timer or the one given to
+//! `.grace_with`. Dropping a gather during its grace period still drops
+//! everything at once.
+//!
+//! **When to use which.** Drop alone when the children's cleanup is
+//! synchronous, or when there is none: it is immediate and costs nothing.
+//! Use `.grace` when children hold something that needs an async goodbye, and
+//! can observe a signal that `on_cancel` sends: a child that ignores the
+//! signal only holds up the gather until the grace period ends, and is then
+//! dropped as without one. To shut down from outside with grace, make the
+//! shutdown signal the gather's deadline: `.deadline(shutdown)` is any
+//! future, so when it resolves, `.grace` begins.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::time::Duration;
+//! use futures::channel::oneshot;
+//! use futures::future::FutureExt;
+//! use safe_gather::{safe_gather, GatherError};
+//!
+//! # futures::executor::block_on(async {
+//! let log = RefCell::new(Vec::new());
+//! let (stop, stopped) = oneshot::channel::<()>();
+//! let stopped = stopped.shared();
+//! let worker = |id: u32| {
+//!     let (log, stopped) = (&log, stopped.clone());
+//!     async move {
+//!         if id == 2 {
+//!             return Err("disk full");
+//!         }
+//!         let _ = stopped.await; // work until told to stop
+//!         log.borrow_mut().push(format!("worker {id} flushed"));
+//!         Ok(id)
+//!     }
+//! };
+//! let result = safe_gather((0..3).map(worker))
+//!     .grace(Duration::from_secs(5), move || drop(stop))
+//!     .await;
+//! assert_eq!(result, Err(GatherError::Failed { index: 2, error: "disk full" }));
+//! assert_eq!(*log.borrow(), ["worker 0 flushed", "worker 1 flushed"]);
+//! # });
+//! ```
 //!
 //! # How it polls
 //!

@@ -25,11 +25,13 @@ fn a_spent_budget_wakes_the_task_and_the_next_poll_goes_on_in_order() {
         assert_eq!(board.take_log(), expected.clone().collect::<Vec<_>>());
         let woke_itself = parent.wakes() - wakes;
         assert_eq!(
-            woke_itself,
-            usize::from(expected.end < 10),
-            "a pause asks for the next poll"
+            woke_itself, 1,
+            "a pause asks for the next poll, and so does the end of a paused \
+             round of first polls (children woken meanwhile wait for it)"
         );
     }
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [], "nobody was woken");
     // A round of wakes that does not fit: the rest first at the next poll,
     // then the children woken meanwhile, at the poll after.
     for id in [9, 1, 5, 3, 7, 0] {
@@ -145,4 +147,32 @@ fn a_zero_budget_panics_with_a_clear_message() {
         message,
         "`SafeGather::poll_budget` needs at least one child poll per gather poll, got 0"
     );
+}
+
+#[test]
+fn a_wake_while_a_round_pauses_among_its_first_polls_is_not_lost() {
+    // Children 0 and 1 start at the first poll, which the budget ends
+    // before 2 and 3 start. Child 0 is woken before the next poll, which
+    // starts 2 and 3: child 0 must be polled then, or the task woken again.
+    let board = Board::new();
+    let parent = Parent::new();
+    let mut gather = pin!(safe_gather(board.children(4, Plan::Wait)).poll_budget(2));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [0, 1]);
+    board.open(0, Ok(0));
+    let wakes = parent.wakes();
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    let polled = board.take_log();
+    assert!(
+        polled.contains(&0) || parent.wakes() > wakes,
+        "child 0 was woken, and neither polled ({polled:?}) nor left a wake for the next poll"
+    );
+    while parent.wakes() > wakes && board.polls(0) < 2 {
+        let wakes = parent.wakes();
+        assert!(parent.poll(gather.as_mut()).is_pending());
+        if parent.wakes() == wakes {
+            break;
+        }
+    }
+    assert_eq!(board.polls(0), 2, "child 0 finished");
 }

@@ -49,6 +49,7 @@ fn script(
         settled,
         unordered,
         deadline: None,
+        grace: None,
         limit: None,
         budget: None,
         plans,

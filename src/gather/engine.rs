@@ -198,7 +198,14 @@ impl Run {
     ) -> RoundEnd {
         let mut budget = self.budget;
         let started = self.started;
-        let stopped = if core::mem::take(&mut self.starting) {
+        // A round paused (while starting children, or part-way through its
+        // drain) goes on; the children woken meanwhile wait for the next
+        // round, which this one then asks for: their marks woke the task
+        // once already, for this poll, and will not again while they stay in
+        // the bitmap.
+        let starting = core::mem::take(&mut self.starting);
+        let resumed = starting || wakers.drain_paused();
+        let stopped = if starting {
             None
         } else {
             wakers.drain(parent, started, |slot, waker| {
@@ -261,7 +268,11 @@ impl Run {
                 }
             }
         }
-        RoundEnd::Idle
+        if resumed {
+            RoundEnd::Paused
+        } else {
+            RoundEnd::Idle
+        }
     }
 
     fn queued_round<S: Storage>(
@@ -273,8 +284,12 @@ impl Run {
     ) -> RoundEnd {
         // A round stopped early goes on first; only then, at a later poll, do
         // the children woken since join a new one. Children queued only for
-        // their first poll do not hold a round open.
-        if self.queued == self.fresh {
+        // their first poll do not hold a round open. A round that goes on
+        // ends asking for the next poll: the marks of children woken
+        // meanwhile woke the task once already, for this poll, and will not
+        // again while they stay in the bitmap.
+        let resumed = self.queued != self.fresh;
+        if !resumed {
             // The fresh ones are the last started, and queued already: a mark
             // of their slot (left by the child before) is dropped, since they
             // get their first poll anyway; so is a stale mark of a slot left
@@ -312,7 +327,7 @@ impl Run {
                     &mut source_later,
                 );
             if self.queued == 0 {
-                return if spent {
+                return if spent || resumed {
                     RoundEnd::Paused
                 } else {
                     RoundEnd::Idle

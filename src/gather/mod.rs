@@ -755,10 +755,9 @@ impl<K: TryChildren + Bounded, D: Deadline> Future for SafeGather<K, FailFast, D
     }
 }
 
-impl<K: Bounded> Future for SafeGather<K, Settled, NoDeadline> {
-    type Output = K::Settled;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<K: Bounded, D: Deadline> SafeGather<K, Settled, D> {
+    /// Settled without a deadline: every child's own outcome.
+    fn poll_settled(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Settled> {
         match self.as_mut().poll_engine(Keep::Outcomes, SETTLED, cx) {
             Step::Resolved(_) => {
                 let outcomes = self.as_mut().project().storage.take_settled();
@@ -768,6 +767,26 @@ impl<K: Bounded> Future for SafeGather<K, Settled, NoDeadline> {
             Step::Pending => Poll::Pending,
             Step::Landed { .. } => unreachable!("safe-gather: a gather hands out nothing"),
         }
+    }
+}
+
+impl<K: Bounded> Future for SafeGather<K, Settled, NoDeadline> {
+    type Output = K::Settled;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_settled(cx)
+    }
+}
+
+/// A grace period on a settled gather without a deadline never begins (such
+/// a gather is never cancelled): it resolves as without one.
+impl<K: Bounded, G: GraceTimer<NoDeadline>, F: FnOnce()> Future
+    for SafeGather<K, Settled, Graced<NoDeadline, G, F>>
+{
+    type Output = K::Settled;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_settled(cx)
     }
 }
 

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::engine::Rules;
 use super::{Bounded, Children, FailFast, Outcome, SafeGather, Settled, Step, UnorderedChildren};
-use crate::deadline::{Deadline, Expiring, NoDeadline};
+use crate::deadline::{Deadline, Expiring, GraceTimer, Graced, NoDeadline};
 use crate::error::{GatherError, SlotError};
 use crate::storage::{Keep, Storage, UnorderedStorage};
 
@@ -239,10 +239,13 @@ impl<K: UnorderedChildren + Bounded, D: Deadline> Stream for Unordered<K, FailFa
     }
 }
 
-impl<K: UnorderedChildren + Bounded> Stream for Unordered<K, Settled, NoDeadline> {
-    type Item = (usize, Result<K::Ok, K::Error>);
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl<K: UnorderedChildren + Bounded, D: Deadline> Unordered<K, Settled, D> {
+    /// Settled without a deadline: each child's own outcome, as it lands.
+    #[allow(clippy::type_complexity)]
+    fn poll_settled(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Result<K::Ok, K::Error>)>> {
         if self.state == State::Ended {
             return Poll::Ready(None);
         }
@@ -261,11 +264,39 @@ impl<K: UnorderedChildren + Bounded> Stream for Unordered<K, Settled, NoDeadline
         }
     }
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
+    fn settled_size_hint(&self) -> (usize, Option<usize>) {
         match self.state {
             State::Ended => (0, Some(0)),
             _ => self.remaining(),
         }
+    }
+}
+
+impl<K: UnorderedChildren + Bounded> Stream for Unordered<K, Settled, NoDeadline> {
+    type Item = (usize, Result<K::Ok, K::Error>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_settled(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.settled_size_hint()
+    }
+}
+
+/// A grace period on a settled gather without a deadline never begins: it
+/// streams as without one.
+impl<K: UnorderedChildren + Bounded, G: GraceTimer<NoDeadline>, F: FnOnce()> Stream
+    for Unordered<K, Settled, Graced<NoDeadline, G, F>>
+{
+    type Item = (usize, Result<K::Ok, K::Error>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_settled(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.settled_size_hint()
     }
 }
 

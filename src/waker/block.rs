@@ -393,6 +393,20 @@ impl SetPtr {
         })
     }
 
+    /// Whether a drain paused part-way: the next one goes on from its cursor
+    /// rather than taking the marks made since.
+    ///
+    /// # Safety
+    /// The block must be alive, and only the thread polling the gather may
+    /// call this.
+    pub(super) unsafe fn is_paused(self) -> bool {
+        // SAFETY: the caller keeps the block alive.
+        let header = unsafe { self.header() };
+        // SAFETY: only the polling thread touches the cursor (the caller's
+        // guarantee); this reads it and keeps no reference.
+        header.cursor.with(|cursor| unsafe { (*cursor).depth != 0 })
+    }
+
     /// Adds a counted reference.
     ///
     /// # Safety

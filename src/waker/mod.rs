@@ -147,6 +147,21 @@ impl Wakers {
         let _ = waker;
     }
 
+    /// Whether the last drain paused part-way, so that the next one goes on
+    /// with it (and leaves the slots woken since for the one after).
+    pub(crate) fn drain_paused(&self) -> bool {
+        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        {
+            // SAFETY: `self` holds a reference to the block, and this is the
+            // thread polling the gather.
+            self.get().is_some_and(|set| unsafe { set.is_paused() })
+        }
+        #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
+        {
+            self.resume != 0
+        }
+    }
+
     /// Visits the slots to poll, in ascending order, each with the waker to
     /// poll it with, until `visit` stops: with per-child wakers, the slots
     /// woken since the last drain; without, every slot below `upto`. Returns

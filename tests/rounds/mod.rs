@@ -26,8 +26,17 @@
 //!   slot left vacant; a gather whose input has no more children does not
 //!   pause for them.
 //!
-//! It leaves to the first model what that one checks: parent wakes, panics,
-//! racing threads. Direct (slot-per-child) gathers stay within one bitmap
+//! * Cancellation with grace (`.grace_with`): the first error (fail-fast)
+//!   or the deadline calls `on_cancel` once in that poll; from then on no
+//!   child starts, errors are only collected, a fail-fast unordered gather
+//!   hands nothing out, and the round goes on (the children woken with the
+//!   one that failed are still polled) until no child runs or the grace
+//!   sleep ends; then the gather resolves to what began it.
+//! * No lost wake-up: a poll that leaves work behind (a woken child not yet
+//!   polled, a round paused) has woken the task by the next poll.
+//!
+//! It leaves to the first model what that one checks: exact parent wake
+//! counts, panics, racing threads. Direct (slot-per-child) gathers stay within one bitmap
 //! word (64 children), where a wake that arrives while a round is paused
 //! always goes to the next round.
 
@@ -57,6 +66,8 @@ pub const ARRAY_LENS: [usize; 3] = [1, 3, 8];
 pub const MAX_LIMIT: usize = 9;
 pub const MAX_BUDGET: usize = 5;
 pub const DEADLINES: [u64; 4] = [0, 1, 5, 20];
+/// Grace periods a script can give; `u64::MAX` is `Duration::MAX`.
+pub const GRACES: [u64; 4] = [0, 1, 5, u64::MAX];
 pub const ADVANCES: [u64; 3] = [1, 5, 20];
 pub const MAX_STEPS: usize = 200;
 
@@ -118,6 +129,8 @@ pub struct Script {
     pub settled: bool,
     pub unordered: bool,
     pub deadline: Option<u64>,
+    /// `.grace_with(timer, d, on_cancel)`, in milliseconds.
+    pub grace: Option<u64>,
     pub limit: Option<usize>,
     pub budget: Option<usize>,
     pub plans: Vec<ChildPlan>,
@@ -145,7 +158,7 @@ impl Input<'_> {
 
 impl Script {
     /// Decodes any bytes into a script: a shape byte (kind, mode,
-    /// unordered), a deadline byte, a limit byte, a budget byte, a length
+    /// unordered, grace), a deadline byte, a limit byte, a budget byte, a length
     /// byte (lazy kinds), one plan byte per child, then steps (an op byte,
     /// and a child byte for steps that name one).
     pub fn from_bytes(bytes: &[u8]) -> Script {
@@ -159,6 +172,7 @@ impl Script {
         };
         let settled = shape & 0x20 != 0;
         let unordered = shape & 0x40 != 0;
+        let grace = (shape & 0x80 != 0).then(|| GRACES[usize::from(shape >> 3) & 3]);
         let deadline = match input.byte() {
             code @ 0..=3 => Some(DEADLINES[usize::from(code)]),
             _ => None,
@@ -216,6 +230,7 @@ impl Script {
             settled,
             unordered,
             deadline,
+            grace,
             limit,
             budget,
             plans,
@@ -330,7 +345,12 @@ impl<T, const N: usize> Flatten<T> for [T; N] {
     }
 }
 
-fn configure<K>(gather: SafeGather<K>, script: &Script, timer: &ManualTimer) -> Box<dyn Driven>
+fn configure<K>(
+    gather: SafeGather<K>,
+    script: &Script,
+    timer: &ManualTimer,
+    cancels: &Cancels,
+) -> Box<dyn Driven>
 where
     K: UnorderedChildren<Ok = Output, Error = u32> + TryChildren<Error = u32> + 'static,
     K: Children<Limited = K> + Bounded,
@@ -347,53 +367,82 @@ where
         None => gather,
     };
     let duration = script.deadline.map(Duration::from_millis);
+    let grace = script.grace.map(|millis| match millis {
+        u64::MAX => Duration::MAX,
+        millis => Duration::from_millis(millis),
+    });
+    // `$gather`, given the script's grace period (the type changes with it).
+    macro_rules! graced {
+        ($gather:expr, |$g:ident| $wrap:expr) => {
+            match grace {
+                None => {
+                    let $g = $gather;
+                    $wrap
+                }
+                Some(grace) => {
+                    let cancels = cancels.clone();
+                    let $g = $gather
+                        .grace_with(timer.clone(), grace, move || cancels.set(cancels.get() + 1));
+                    $wrap
+                }
+            }
+        };
+    }
     match (script.settled, duration, script.unordered) {
-        (false, None, false) => Box::new(AsFuture(Box::pin(gather), |output| match output {
-            Ok(values) => Event::Values(values.flatten().iter().map(|o| o.value).collect()),
-            Err(error) => error_event(error),
-        })),
-        (false, Some(duration), false) => Box::new(AsFuture(
-            Box::pin(gather.timeout_with(timer.clone(), duration)),
-            |output| match output {
-                Ok(values) => Event::Values(values.flatten().iter().map(|o| o.value).collect()),
-                Err(error) => error_event(error),
-            },
-        )),
-        (true, None, false) => Box::new(AsFuture(Box::pin(gather.settled()), |output| {
-            Event::Settled(output.flatten().into_iter().map(outcome).collect())
-        })),
-        (true, Some(duration), false) => Box::new(AsFuture(
-            Box::pin(gather.settled().timeout_with(timer.clone(), duration)),
-            |output| Event::Settled(output.flatten().into_iter().map(timed_outcome).collect()),
-        )),
-        (false, None, true) => {
-            Box::new(AsStream(Box::pin(gather.unordered()), |item| match item {
-                Ok((index, output)) => Event::Item(index, Outcome::Ok(output.value)),
-                Err(error) => error_event(error),
-            }))
+        (false, None, false) => graced!(gather, |g| Box::new(AsFuture(Box::pin(g), values_event))),
+        (false, Some(duration), false) => {
+            graced!(gather.timeout_with(timer.clone(), duration), |g| {
+                Box::new(AsFuture(Box::pin(g), values_event))
+            })
         }
-        (false, Some(duration), true) => Box::new(AsStream(
-            Box::pin(gather.timeout_with(timer.clone(), duration).unordered()),
-            |item| match item {
-                Ok((index, output)) => Event::Item(index, Outcome::Ok(output.value)),
-                Err(error) => error_event(error),
-            },
-        )),
-        (true, None, true) => Box::new(AsStream(
-            Box::pin(gather.settled().unordered()),
+        (true, None, false) => graced!(gather.settled(), |g| Box::new(AsFuture(
+            Box::pin(g),
+            |output| { Event::Settled(output.flatten().into_iter().map(outcome).collect()) }
+        ))),
+        (true, Some(duration), false) => graced!(
+            gather.settled().timeout_with(timer.clone(), duration),
+            |g| Box::new(AsFuture(Box::pin(g), |output| {
+                Event::Settled(output.flatten().into_iter().map(timed_outcome).collect())
+            }))
+        ),
+        (false, None, true) => graced!(gather, |g| Box::new(AsStream(
+            Box::pin(g.unordered()),
+            item_event
+        ))),
+        (false, Some(duration), true) => {
+            graced!(gather.timeout_with(timer.clone(), duration), |g| {
+                Box::new(AsStream(Box::pin(g.unordered()), item_event))
+            })
+        }
+        (true, None, true) => graced!(gather.settled(), |g| Box::new(AsStream(
+            Box::pin(g.unordered()),
             |(index, output)| Event::Item(index, outcome(output)),
-        )),
-        (true, Some(duration), true) => Box::new(AsStream(
-            Box::pin(
-                gather
-                    .settled()
-                    .timeout_with(timer.clone(), duration)
-                    .unordered(),
-            ),
-            |(index, output)| Event::Item(index, timed_outcome(output)),
-        )),
+        ))),
+        (true, Some(duration), true) => graced!(
+            gather.settled().timeout_with(timer.clone(), duration),
+            |g| Box::new(AsStream(Box::pin(g.unordered()), |(index, output)| {
+                Event::Item(index, timed_outcome(output))
+            }))
+        ),
     }
 }
+
+fn values_event<O: Flatten<Output>>(output: Result<O, GatherError<u32>>) -> Event {
+    match output {
+        Ok(values) => Event::Values(values.flatten().iter().map(|o| o.value).collect()),
+        Err(error) => error_event(error),
+    }
+}
+
+fn item_event(item: Result<(usize, Output), GatherError<u32>>) -> Event {
+    match item {
+        Ok((index, output)) => Event::Item(index, Outcome::Ok(output.value)),
+        Err(error) => error_event(error),
+    }
+}
+
+/// How many times `on_cancel` ran.
+type Cancels = std::rc::Rc<std::cell::Cell<usize>>;
 
 /// A job queue the interpreter feeds: a stream of board children.
 #[derive(Debug, Default)]
@@ -480,7 +529,13 @@ fn array<const N: usize>(board: &Board, plans: &[ChildPlan]) -> [Child; N] {
     std::array::from_fn(|id| board.child(board_plan(plans[id], id)))
 }
 
-fn build(script: &Script, board: &Board, timer: &ManualTimer, queue: &Queue) -> Box<dyn Driven> {
+fn build(
+    script: &Script,
+    board: &Board,
+    timer: &ManualTimer,
+    queue: &Queue,
+    cancels: &Cancels,
+) -> Box<dyn Driven> {
     let plans = script.plans.clone();
     let made = board.clone();
     let lazy = move || {
@@ -489,22 +544,27 @@ fn build(script: &Script, board: &Board, timer: &ManualTimer, queue: &Queue) -> 
         (0..plans.len()).map(move |id| made.child(board_plan(plans[id], id)))
     };
     match script.kind {
-        Kind::Lazy { known: true } => configure(safe_gather(lazy()), script, timer),
-        Kind::Lazy { known: false } => configure(safe_gather(UnknownLength(lazy())), script, timer),
+        Kind::Lazy { known: true } => configure(safe_gather(lazy()), script, timer, cancels),
+        Kind::Lazy { known: false } => {
+            configure(safe_gather(UnknownLength(lazy())), script, timer, cancels)
+        }
         Kind::Array(1) => configure(
             safe_gather_array(array::<1>(board, &script.plans)),
             script,
             timer,
+            cancels,
         ),
         Kind::Array(3) => configure(
             safe_gather_array(array::<3>(board, &script.plans)),
             script,
             timer,
+            cancels,
         ),
         Kind::Array(8) => configure(
             safe_gather_array(array::<8>(board, &script.plans)),
             script,
             timer,
+            cancels,
         ),
         Kind::Array(len) => panic!("no array of {len}"),
         Kind::Stream => {
@@ -513,6 +573,7 @@ fn build(script: &Script, board: &Board, timer: &ManualTimer, queue: &Queue) -> 
                 safe_gather_stream(Jobs(queue.clone())).limit(limit),
                 script,
                 timer,
+                cancels,
             )
         }
     }
@@ -566,6 +627,18 @@ struct StreamModel {
     registered: bool,
 }
 
+/// What began a cancellation with grace, and so what the gather resolves
+/// to when the grace period ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    Failed(usize),
+    /// The deadline, with what the gather counted when it passed.
+    TimedOut {
+        completed: usize,
+        pending: usize,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     Idle,
@@ -608,6 +681,13 @@ struct Model {
     deadline: Option<u64>,
     now: u64,
     phase: Phase,
+    grace: Option<u64>,
+    /// In a grace period: what began it.
+    cancel: Option<Cause>,
+    /// When the grace period ends (`None`: never).
+    grace_due: Option<u64>,
+    /// `on_cancel` calls.
+    cancels: usize,
 }
 
 impl Model {
@@ -670,7 +750,29 @@ impl Model {
             deadline: script.deadline,
             now: 0,
             phase: Phase::Running,
+            grace: script.grace,
+            cancel: None,
+            grace_due: None,
+            cancels: 0,
         }
+    }
+
+    /// Whether children may start: not in a grace period.
+    fn starts(&self) -> bool {
+        self.cancel.is_none()
+    }
+
+    /// Work a later poll must do, for which the task must have been woken:
+    /// a running child marked, a round not finished, first polls pending.
+    pub fn has_work(&self) -> bool {
+        if !matches!(self.phase, Phase::Running) {
+            return false;
+        }
+        let marked = (0..self.occupant.len()).any(|slot| {
+            self.woken[slot]
+                && self.occupant[slot].is_some_and(|id| self.children[id].state == State::Running)
+        });
+        marked || !self.round.is_empty() || self.starting
     }
 
     fn len(&self) -> usize {
@@ -756,9 +858,11 @@ impl Model {
 
     /// A finished child's effect on the round.
     fn after_finish(&self, id: usize, outcome: Outcome) -> Option<End> {
-        if self.fail_fast && matches!(outcome, Outcome::Err(_)) {
+        let cancelling = self.cancel.is_some();
+        if self.fail_fast && !cancelling && matches!(outcome, Outcome::Err(_)) {
             Some(End::Failed(id))
-        } else if self.unordered {
+        } else if self.unordered && !(cancelling && self.fail_fast) {
+            // In a grace period a fail-fast gather hands nothing out.
             Some(End::Landed(id))
         } else {
             None
@@ -767,8 +871,11 @@ impl Model {
 
     fn direct_round(&mut self, polled: &mut Vec<usize>) -> End {
         let mut budget = self.budget;
-        if std::mem::take(&mut self.starting) {
-            // A round paused while starting children goes on starting them.
+        let resumed = std::mem::take(&mut self.starting);
+        if resumed {
+            // A round paused while starting children goes on starting them,
+            // and then asks for the next poll (a pause), which takes the
+            // children woken meanwhile.
         } else if self.round.is_empty() {
             self.round = (0..self.woken.len())
                 .filter(|&slot| self.woken[slot])
@@ -786,17 +893,14 @@ impl Model {
             }
             budget -= 1;
             if let Some(outcome) = self.poll_child(id, polled) {
-                match self.after_finish(id, outcome) {
-                    Some(End::Failed(id)) => {
-                        self.round.clear();
-                        return End::Failed(id);
-                    }
-                    Some(end) => return end,
-                    None => {}
+                // The rest of the round (children woken with one that failed)
+                // stays: a grace period polls them.
+                if let Some(end) = self.after_finish(id, outcome) {
+                    return end;
                 }
             }
         }
-        while !self.exhausted && self.running < self.limit {
+        while self.starts() && !self.exhausted && self.running < self.limit {
             if budget == 0 {
                 if self.started < self.len() {
                     self.starting = true;
@@ -817,7 +921,11 @@ impl Model {
                 }
             }
         }
-        End::Idle
+        if resumed {
+            End::Paused
+        } else {
+            End::Idle
+        }
     }
 
     /// A pool starts children while the limit allows, each queued last; a
@@ -826,7 +934,7 @@ impl Model {
     /// whether the budget stopped it.
     fn top_up(&mut self, budget: &mut usize, later: &mut bool) -> (usize, bool) {
         let mut added = 0;
-        while !self.exhausted && self.running < self.limit && !*later {
+        while self.starts() && !self.exhausted && self.running < self.limit && !*later {
             if let Some(stream) = &mut self.stream {
                 if *budget == 0 {
                     return (added, true);
@@ -976,8 +1084,55 @@ impl Model {
         } else {
             self.direct_round(&mut polled)
         };
-        let event = match end {
-            End::Failed(index) => {
+        let cause = match end {
+            End::Failed(index) => Cause::Failed(index),
+            End::Landed(id) => {
+                let State::Finished(outcome) = self.children[id].state else {
+                    unreachable!()
+                };
+                return (polled, Event::Item(id, outcome));
+            }
+            End::Idle | End::Paused if self.cancel.is_some() => {
+                return (polled, self.grace_check());
+            }
+            End::Idle | End::Paused if self.exhausted && self.running == 0 => {
+                self.phase = Phase::Done;
+                return (polled, self.complete());
+            }
+            End::Idle | End::Paused if self.due.is_some_and(|due| self.now >= due) => {
+                Cause::TimedOut {
+                    completed: self.finished,
+                    pending: self.counted() - self.finished,
+                }
+            }
+            End::Idle | End::Paused => return (polled, Event::Pending),
+        };
+        let event = match self.grace {
+            None => self.resolve(cause),
+            Some(grace) => {
+                // `on_cancel`, and the grace sleep (none for zero).
+                self.cancels += 1;
+                self.cancel = Some(cause);
+                self.grace_due = self.now.checked_add(grace);
+                self.grace_check()
+            }
+        };
+        (polled, event)
+    }
+
+    /// In a grace period: resolves once no child runs or it has ended.
+    fn grace_check(&mut self) -> Event {
+        let cause = self.cancel.expect("a grace period");
+        if self.running == 0 || self.grace_due.is_some_and(|due| self.now >= due) {
+            self.resolve(cause)
+        } else {
+            Event::Pending
+        }
+    }
+
+    fn resolve(&mut self, cause: Cause) -> Event {
+        match cause {
+            Cause::Failed(index) => {
                 self.drop_all();
                 self.phase = Phase::Done;
                 Event::Failed {
@@ -985,22 +1140,8 @@ impl Model {
                     error: err_value(index),
                 }
             }
-            End::Landed(id) => {
-                let State::Finished(outcome) = self.children[id].state else {
-                    unreachable!()
-                };
-                Event::Item(id, outcome)
-            }
-            End::Idle | End::Paused if self.exhausted && self.running == 0 => {
-                self.phase = Phase::Done;
-                self.complete()
-            }
-            End::Idle | End::Paused if self.due.is_some_and(|due| self.now >= due) => {
-                self.timed_out()
-            }
-            End::Idle | End::Paused => Event::Pending,
-        };
-        (polled, event)
+            Cause::TimedOut { completed, pending } => self.timed_out(completed, pending),
+        }
     }
 
     fn complete(&mut self) -> Event {
@@ -1013,7 +1154,7 @@ impl Model {
         }
     }
 
-    fn timed_out(&mut self) -> Event {
+    fn timed_out(&mut self, completed: usize, pending: usize) -> Event {
         let owned_unstarted = self.stream.is_none();
         let cut: VecDeque<usize> = (0..self.len())
             .filter(|&id| match self.children[id].state {
@@ -1035,10 +1176,7 @@ impl Model {
         match (self.fail_fast, self.unordered) {
             (true, _) => {
                 self.phase = Phase::Done;
-                Event::TimedOut {
-                    completed: self.finished,
-                    pending: self.counted() - self.finished,
-                }
+                Event::TimedOut { completed, pending }
             }
             (false, false) => {
                 self.phase = Phase::Done;
@@ -1076,6 +1214,9 @@ struct Interpreter {
     kept: Vec<(Waker, usize)>,
     at: String,
     report: Report,
+    cancels: Cancels,
+    /// The parent's wakes when the latest poll began.
+    wakes_at_poll: usize,
 }
 
 impl Interpreter {
@@ -1174,6 +1315,19 @@ impl Interpreter {
         if self.model.phase == Phase::Done && !self.model.unordered {
             return;
         }
+        // After an item (or the output) the consumer polls again anyway.
+        let wakes = self.parent.wakes();
+        let after_pending = self
+            .report
+            .events
+            .last()
+            .is_none_or(|e| *e == Event::Pending);
+        if after_pending && self.model.has_work() && wakes == self.wakes_at_poll {
+            self.fail(String::from(
+                "lost wake-up: the last poll left work behind, and the task was not woken since",
+            ));
+        }
+        self.wakes_at_poll = wakes;
         self.board.take_log();
         let event = gather.poll(&mut Context::from_waker(self.parent.waker()));
         let log = self.board.take_log();
@@ -1225,6 +1379,13 @@ impl Interpreter {
             }
         }
         self.board.assert_sound();
+        if self.cancels.get() != self.model.cancels {
+            self.fail(format!(
+                "on_cancel ran {} times, the model says {}",
+                self.cancels.get(),
+                self.model.cancels
+            ));
+        }
         let limit = self.model.limit;
         if self.board.in_flight() > limit {
             self.fail(format!(
@@ -1246,7 +1407,8 @@ pub fn run(script: &Script) -> Report {
     let board = Board::new();
     let timer = ManualTimer::new();
     let queue = Queue::default();
-    let gather = build(script, &board, &timer, &queue);
+    let cancels = Cancels::default();
+    let gather = build(script, &board, &timer, &queue, &cancels);
     let mut interpreter = Interpreter {
         script: script.clone(),
         board,
@@ -1258,6 +1420,8 @@ pub fn run(script: &Script) -> Report {
         kept: Vec::new(),
         at: String::from("the build"),
         report: Report::default(),
+        cancels,
+        wakes_at_poll: 0,
     };
     interpreter.check();
     for (index, &step) in script.steps.iter().enumerate() {
