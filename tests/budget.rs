@@ -176,3 +176,41 @@ fn a_wake_while_a_round_pauses_among_its_first_polls_is_not_lost() {
     }
     assert_eq!(board.polls(0), 2, "child 0 finished");
 }
+
+#[test]
+fn a_wake_while_a_drain_is_paused_is_not_lost() {
+    // Found by the round model's wake check. Children 0..3 are woken and
+    // drained, the budget stops the drain after two, and child 3 is woken
+    // before the poll that finishes that drain: that poll must leave a wake
+    // for the next, which polls child 3.
+    for limit in [None, Some(4)] {
+        let board = Board::new();
+        let parent = Parent::new();
+        let children = safe_gather(board.children(5, Plan::Wait)).poll_budget(2);
+        let mut gather = match limit {
+            // Slot per child, or a pool of reused slots (the queued schedule).
+            None => Box::pin(children),
+            Some(limit) => Box::pin(children.limit(limit)),
+        };
+        while parent.poll(gather.as_mut()).is_pending() && board.take_log().len() == 2 {}
+        for id in 0..3 {
+            board.wake(id);
+        }
+        assert!(parent.poll(gather.as_mut()).is_pending());
+        assert_eq!(board.take_log(), [0, 1], "{limit:?}");
+        board.wake(3);
+        let wakes = parent.wakes();
+        assert!(parent.poll(gather.as_mut()).is_pending());
+        assert_eq!(
+            board.take_log(),
+            [2],
+            "the paused drain is finished first ({limit:?})"
+        );
+        assert!(
+            parent.wakes() > wakes,
+            "child 3's wake was left in the bitmap without a wake of the task ({limit:?})"
+        );
+        assert!(parent.poll(gather.as_mut()).is_pending());
+        assert_eq!(board.take_log(), [3], "{limit:?}");
+    }
+}

@@ -374,3 +374,26 @@ fn a_reentrant_executor_with_fresh_wakers_neither_livelocks_nor_loses_a_wake() {
         assert_eq!(output, Some(Ok(vec![0, 1])), "a wake-up was lost");
     });
 }
+
+#[test]
+fn a_wake_while_a_budget_pauses_a_drain_is_never_lost() {
+    // A budget of one child poll per gather poll pauses every drain of more
+    // than one mark. Wakes from another thread land while a drain is
+    // paused; the poll that finishes it must leave a wake for the rest (it
+    // once returned without one: a deadlock here).
+    check(|| {
+        let gates = gates(3);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let opener = {
+            let gates = gates.clone();
+            thread::spawn(move || {
+                for (id, gate) in gates.iter().enumerate() {
+                    gate.open(Ok(id as u32));
+                }
+            })
+        };
+        let values = loom::future::block_on(safe_gather(children).poll_budget(1)).unwrap();
+        assert_eq!(values, [0, 1, 2]);
+        opener.join().unwrap();
+    });
+}
