@@ -115,8 +115,15 @@
 //!
 //! The grace sleep starts when cancellation begins, on the gather's own
 //! timer when it has one, else on the default timer or the one given to
-//! `.grace_with`. Dropping a gather during its grace period still drops
-//! everything at once.
+//! `.grace_with` (on tokio with a paused clock, give it `TokioTimer`: the
+//! default timer runs on real time). Children woken before a poll are polled
+//! before that poll looks at the grace sleep, so a cleanup that was signalled
+//! and woken in time is never cut off by the same poll. Dropping a gather
+//! during its grace period still drops everything at once.
+//!
+//! The signal must reach every child: a token or a channel closed in
+//! `on_cancel` does; embassy-sync's `Signal` holds one waiter, so give each
+//! child its own (or use its `Watch`).
 //!
 //! **When to use which.** Drop alone when the children's cleanup is
 //! synchronous, or when there is none: it is immediate and costs nothing.

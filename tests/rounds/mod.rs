@@ -1317,11 +1317,7 @@ impl Interpreter {
         }
         // After an item (or the output) the consumer polls again anyway.
         let wakes = self.parent.wakes();
-        let after_pending = self
-            .report
-            .events
-            .last()
-            .is_none_or(|e| *e == Event::Pending);
+        let after_pending = matches!(self.report.events.last(), None | Some(Event::Pending));
         if after_pending && self.model.has_work() && wakes == self.wakes_at_poll {
             self.fail(String::from(
                 "lost wake-up: the last poll left work behind, and the task was not woken since",
