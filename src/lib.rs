@@ -9,7 +9,7 @@
 //! | any number of same-typed futures | all values, or the first error | [`safe_gather(iter)`](safe_gather()) | `Result<Vec<T>, GatherError<E>>` |
 //! | a fixed number, same type, no heap | all values, or the first error | [`safe_gather_array([a, b, c])`](safe_gather_array) | `Result<[T; N], GatherError<E>>` |
 //! | 1 to 12 futures of different types | all values, or the first error | [`safe_gather!(a, b, c)`](safe_gather!) | `Result<(A, B, C), GatherError<E>>` |
-//! | any of the above | the same, with a deadline | `.timeout(d)`, `.timeout_with(timer, d)`, `.deadline(sleep)` | `Err(GatherError::TimedOut { .. })` when it passes |
+//! | any of the above | the same, with a deadline | `.timeout(d)`, `.timeout_with(timer, d)` (`d` may be an `Option<Duration>`), `.deadline(sleep)` | `Err(GatherError::TimedOut { .. })` when it passes |
 //! | any of the above | every outcome, errors included | [`.settled()`](SafeGather::settled) | `Vec<Result<T, E>>`, `[Result<T, E>; N]`, `(Result<A, Ea>, …)` |
 //! | any of the above | every outcome, cut off at a deadline | `.settled().timeout(d)` | `Vec<Result<T, SlotError<E>>>`, … |
 //! | many futures, or an endless iterator | at most `n` running at once, in O(n) memory | [`.limit(n)`](SafeGather::limit) | unchanged |
@@ -46,7 +46,8 @@
 //! |---|---|---|
 //! | `futures::future::join_all(futs)` over `Result`s | `safe_gather(futs).settled()` | the same outcomes; each wake polls only the child it woke |
 //! | `futures::future::try_join_all(futs)` | `safe_gather(futs)` | the error says which child failed; siblings and collected outputs are dropped before it is returned |
-//! | `futures::try_join!(a, b)` / `tokio::try_join!(a, b)` | `safe_gather!(a, b)` | a future you can store, time out, or make settled |
+//! | the same, keeping `Result<_, E>` and `?` | `safe_gather(futs).keep_error_type()` | the first error as it is, without its index ([`keep_error_type`](SafeGather::keep_error_type)) |
+//! | `futures::try_join!(a, b)` / `tokio::try_join!(a, b)` | `safe_gather!(a, b)`, or `safe_gather!(a, b).keep_error_type()` to keep `E` | a future you can store, time out, or make settled |
 //! | `stream::iter(futs).buffered(n).try_collect()` | `safe_gather(futs).limit(n)` | children start in order, as slots free, but the first error ends it at once, with its index; no allocation per child |
 //! | `stream::iter(futs).buffer_unordered(n)` / `FuturesUnordered` | `safe_gather(futs).limit(n).unordered()` | each item carries its input index; the first error drops the rest and ends the stream; a deadline and settled mode are built in |
 //! | Python `asyncio.as_completed(aws)` | `safe_gather(futs).unordered()` | the same, with the index of each |
@@ -447,4 +448,22 @@ pub mod __private {
     pub fn gather_tuple<K: Children>(children: K) -> SafeGather<K> {
         SafeGather::new(children)
     }
+
+    /// Implemented by nothing: what `safe_gather(iter)` asks of its input
+    /// without the `alloc` feature, so that the compiler says what is
+    /// missing rather than "expected function, found crate".
+    #[diagnostic::on_unimplemented(
+        message = "`safe_gather(iter)` needs safe-gather's `alloc` feature",
+        label = "a gather of an iterator keeps its children and outputs on the heap",
+        note = "enable the `alloc` (or `std`) feature, or gather a fixed number without a heap: \
+                `safe_gather_array([a, b, c])` or `safe_gather!(a, b, c)`"
+    )]
+    pub trait NeedsAlloc {}
+}
+
+/// Without `alloc`, only a diagnostic: see [`__private::NeedsAlloc`].
+#[cfg(not(feature = "alloc"))]
+#[doc(hidden)]
+pub fn safe_gather<I: __private::NeedsAlloc>(_iter: I) -> ! {
+    unreachable!("no type implements `NeedsAlloc`")
 }

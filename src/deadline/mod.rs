@@ -197,6 +197,39 @@ pub trait Deadline: sealed::Clock {}
 /// ```
 pub trait Expiring: Deadline {}
 
+/// No deadline that can pass: [`NoDeadline`], with or without a grace period
+/// (which such a gather only begins on a failure). A fail-fast gather with
+/// one can only fail with [`GatherError::Failed`](crate::GatherError::Failed),
+/// which [`.keep_error_type()`](crate::SafeGather::keep_error_type) relies
+/// on. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::deadline::Untimed;
+/// use safe_gather::gather::{FailFast, SafeGather, TryChildren, Bounded};
+///
+/// async fn first_error<K: TryChildren + Bounded, D: Untimed>(
+///     gather: SafeGather<K, FailFast, D>,
+/// ) -> Result<K::Ok, K::Error> {
+///     gather.keep_error_type().await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let gather = safe_gather::safe_gather_array([std::future::ready(Err::<u8, _>("no"))]);
+/// assert_eq!(first_error(gather).await, Err("no"));
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this gather has a deadline, so it can also time out",
+    label = "`.keep_error_type()` is for gathers without a deadline",
+    note = "map `GatherError::TimedOut` to your error type with `.await.map_err(..)` instead"
+)]
+pub trait Untimed: Deadline {}
+
+impl Untimed for NoDeadline {}
+impl<G: GraceTimer<NoDeadline>, F: FnOnce()> Untimed for Graced<NoDeadline, G, F> {}
+
 /// No deadline: the gather waits as long as its children take. The default.
 ///
 /// # Examples

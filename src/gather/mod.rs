@@ -10,7 +10,8 @@
 //!
 //! Inside: `engine.rs` decides which children a poll polls and in which
 //! order; `children.rs` says what each kind of children resolves to;
-//! `unordered.rs` hands outcomes out as they land.
+//! `unordered.rs` hands outcomes out as they land; `keep.rs` is
+//! [`.keep_error_type()`](SafeGather::keep_error_type).
 
 use core::fmt;
 use core::future::Future;
@@ -31,11 +32,13 @@ use crate::waker::Wakers;
 
 mod children;
 mod engine;
+mod keep;
 mod unordered;
 
 pub use children::{Bounded, Children, Limited, TryChildren, Unlimited, UnorderedChildren};
 #[cfg(feature = "alloc")]
 pub use children::{FromStream, Iter};
+pub use keep::KeepErrorType;
 pub use unordered::Unordered;
 
 pub use engine::DEFAULT_POLL_BUDGET;
@@ -469,6 +472,12 @@ impl<K: Children, M: Unsettled, D: Deadline> SafeGather<K, M, D> {
     /// dropped and reported as [`SlotError::TimedOut`](crate::SlotError::TimedOut);
     /// there is no overall error.
     ///
+    /// Settling changes what the gather resolves to, so a gather settled only
+    /// sometimes is two gathers, one per branch: `if keep_going {
+    /// g.settled().await } else { .. g.await .. }`. (Settling always and then
+    /// collecting into `Result<Vec<T>, E>` gives the first error too, but
+    /// only once every child has run.)
+    ///
     /// # Panics
     ///
     /// If the gather was already polled, like every modifier.
@@ -504,6 +513,11 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// `Duration::ZERO` polls the children once, then times out unless they
     /// are done; a duration too large for the timer never fires.
     ///
+    /// `duration` is a `Duration` or an `Option<Duration>`, where `None`
+    /// never fires: an optional timeout from a configuration is one
+    /// expression, `.timeout(config.timeout)`, with one type whatever its
+    /// value.
+    ///
     /// # Panics
     ///
     /// If the gather was already polled, like every modifier.
@@ -521,19 +535,28 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// };
     /// let result = safe_gather([job(0), job(1)]).timeout(Duration::from_millis(5)).await;
     /// assert_eq!(result, Err(GatherError::TimedOut { completed: 1, pending: 1 }));
+    ///
+    /// // An optional timeout: `None` never fires.
+    /// let limit: Option<Duration> = None;
+    /// let values = safe_gather([job(0), job(2)]).timeout(limit).await;
+    /// assert_eq!(values, Ok(vec![0, 2]));
     /// # });
     /// ```
     #[cfg(feature = "futures-timer")]
     #[track_caller]
     pub fn timeout(
         self,
-        duration: Duration,
+        duration: impl Into<Option<Duration>>,
     ) -> SafeGather<K, M, D::WithTimer<crate::FuturesTimer>> {
-        self.timeout_with(crate::FuturesTimer, duration)
+        self.assert_unpolled("timeout");
+        let duration = duration.into().unwrap_or(Duration::MAX);
+        let deadline = self.deadline.with_timer(crate::FuturesTimer, duration);
+        SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
 
     /// An overall deadline `duration` after the first poll, on `timer`: as
-    /// [`timeout`](SafeGather::timeout), with any [`Timer`].
+    /// [`timeout`](SafeGather::timeout), with any [`Timer`]. `duration` is a
+    /// `Duration` or an `Option<Duration>` (`None` never fires).
     ///
     /// # Panics
     ///
@@ -555,9 +578,10 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     pub fn timeout_with<T: Timer>(
         self,
         timer: T,
-        duration: Duration,
+        duration: impl Into<Option<Duration>>,
     ) -> SafeGather<K, M, D::WithTimer<T>> {
         self.assert_unpolled("timeout_with");
+        let duration = duration.into().unwrap_or(Duration::MAX);
         let deadline = self.deadline.with_timer(timer, duration);
         SafeGather::from_parts(self.storage, deadline, self.run, self.wakers, self.mode)
     }
