@@ -2,8 +2,6 @@
 //! optional timeout write: `.keep_error_type()` (the children's own error
 //! type, for `?` into a function's `Result<_, E>`), and `.timeout(..)` /
 //! `.timeout_with(..)` taking an `Option<Duration>`.
-// The gathers here use the manual timer, which needs `alloc`.
-#![cfg(feature = "test-util")]
 
 mod support;
 
