@@ -134,7 +134,9 @@ pin_project! {
     /// A gather's deadline `D` with a grace period: made by
     /// [`.grace`](crate::SafeGather::grace) and
     /// [`.grace_with`](crate::SafeGather::grace_with), which say what it
-    /// does.
+    /// does. It is `Send` when `D`, the timer, its sleep and `on_cancel` are,
+    /// and `Unpin` when `D` and the sleep are (the pinned-fields bound in its
+    /// rendered `Unpin` impl says the same).
     ///
     /// # Examples
     ///

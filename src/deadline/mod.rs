@@ -265,7 +265,8 @@ pin_project! {
         /// The timer is asked for its sleep at the first poll, and the sleep is
     /// dropped as soon as the gather resolves. `Duration::ZERO` needs no
     /// sleep: the children are polled once, then the gather times out unless
-    /// it is done.
+    /// it is done. It is `Send` when the timer and its sleep are, and
+    /// `Unpin` when the sleep is.
     ///
     /// # Examples
     ///
@@ -384,7 +385,8 @@ impl<T: Timer> Expiring for TimerDeadline<T> {}
 pin_project! {
         /// A deadline that passes when a sleep of your own completes (its output,
     /// if any, is ignored); made by [`.deadline(sleep)`](crate::SafeGather::deadline).
-    /// The sleep is dropped as soon as the gather resolves.
+    /// The sleep is dropped as soon as the gather resolves. It is `Send` and
+    /// `Unpin` when the sleep is.
     ///
     /// # Examples
     ///

@@ -141,7 +141,11 @@ pin_project! {
     /// A gather is `Send` when its children, their outputs and its deadline
     /// are, and `Sync` likewise. A gather of an iterator's children keeps
     /// them on the heap and is `Unpin` whenever its deadline is; an array or
-    /// tuple gather is `Unpin` when its children (and deadline) are.
+    /// tuple gather is `Unpin` when its children (and deadline) are. (The
+    /// bounds rustdoc renders for these say the same in private terms:
+    /// `<K as Children>::Storage` is where the children and their outputs
+    /// live, and pin-project-lite's `PinnedFieldsOf` stands for the pinned
+    /// fields, the children and the deadline.)
     ///
     /// # Examples
     ///

@@ -27,7 +27,9 @@ pin_project! {
     /// over an iterator, a run of any length holds memory for `n` children
     /// and nothing more. Dropping it drops every child still running: that
     /// is how to cancel it (a `take(k)` or a `break` out of a loop over it
-    /// cancels the rest).
+    /// cancels the rest). It is `Send` and `Unpin` when its gather is (see
+    /// [`SafeGather`]: the bounds rustdoc shows name the gather's private
+    /// storage, which holds the children and their outputs).
     ///
     /// # Examples
     ///
