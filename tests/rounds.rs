@@ -202,3 +202,69 @@ fn the_model_reaches_streams_that_wait_refill_and_end() {
     assert_eq!(items(&report), 4, "{report:?}");
     assert_eq!(report.events.last(), Some(&Event::End), "{report:?}");
 }
+
+#[test]
+fn the_model_reaches_grace_periods_with_children_polled_in_them() {
+    // A failure among waiting children, then their wakes: they are polled
+    // in the grace period, no child is taken from the input, and the first
+    // error wins.
+    for unordered in [false, true] {
+        let mut graced = script(
+            LAZY,
+            false,
+            unordered,
+            vec![ChildPlan::Wait; 6],
+            vec![Step::Poll],
+        );
+        graced.limit = Some(3);
+        graced.grace = Some(5);
+        graced.steps.extend([
+            Step::Open {
+                child: 1,
+                ok: false,
+            },
+            Step::Open { child: 0, ok: true },
+            Step::Poll,
+            Step::Poll,
+            Step::Open {
+                child: 2,
+                ok: false,
+            },
+            Step::Poll,
+            Step::Open { child: 3, ok: true },
+            Step::Poll,
+        ]);
+        let report = run(&graced);
+        assert_eq!(report.cancels, 1, "{report:?}");
+        // Child 3 took child 0's slot in the round that failed, before child
+        // 1 failed: its first poll comes in the grace period, then child 2's
+        // error (dropped) and child 3's end.
+        assert_eq!(report.grace_polls, 3, "{report:?}");
+        assert!(
+            report.events.contains(&Event::Failed {
+                index: 1,
+                error: 12
+            }),
+            "{report:?}"
+        );
+    }
+    // Random scripts get there too.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut reached = 0;
+    for _ in 0..400 {
+        let bytes: Vec<u8> = (0..200)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let report = run(&Script::from_bytes(&bytes));
+        reached += usize::from(report.grace_polls > 0);
+    }
+    assert!(
+        reached >= 10,
+        "only {reached} of 400 random scripts polled children in a grace period"
+    );
+}

@@ -632,6 +632,10 @@ impl<K: Children, M, D: NoGrace> SafeGather<K, M, D> {
     /// children get to run their own async cleanup, which a `Drop` cannot
     /// (see [cancellation](crate#cancellation)).
     ///
+    /// * "Running" means taken from the input: under
+    ///   [`.limit(n)`](SafeGather::limit) a slot is refilled as soon as its
+    ///   child finishes, so a child taken in the round that saw the error
+    ///   gets its first poll in the grace period, and sees the signal then.
     /// * Fail-fast resolves to the error that began it
     ///   ([`GatherError::Failed`], or [`GatherError::TimedOut`] counted when
     ///   the deadline passed); outputs, and errors, of children that finish

@@ -1201,6 +1201,9 @@ pub struct Report {
     pub events: Vec<Event>,
     pub paused_polls: usize,
     pub child_polls: usize,
+    /// `on_cancel` calls, and the child polls made in a grace period.
+    pub cancels: usize,
+    pub grace_polls: usize,
 }
 
 struct Interpreter {
@@ -1324,6 +1327,7 @@ impl Interpreter {
             ));
         }
         self.wakes_at_poll = wakes;
+        let cancelled_before = self.model.cancel.is_some();
         self.board.take_log();
         let event = gather.poll(&mut Context::from_waker(self.parent.waker()));
         let log = self.board.take_log();
@@ -1344,6 +1348,10 @@ impl Interpreter {
             self.report.paused_polls += 1;
         }
         self.report.child_polls += log.len();
+        if self.model.cancel.is_some() && cancelled_before {
+            self.report.grace_polls += log.len();
+        }
+        self.report.cancels = self.cancels.get();
         self.report.events.push(event);
     }
 
