@@ -2,7 +2,10 @@
 //! `benches/counters.rs` (the counters table) and `benches/tests/counters.rs`
 //! (the counters as assertions): children that pend until the benchmark
 //! opens them, a single-threaded counting executor, a deadline the benchmark
-//! fires by hand, a counting allocator, and the five scenarios of SPEC §6.
+//! fires by hand, a counting allocator (allocations, bytes and peak live
+//! heap), and the five scenarios of SPEC §6; and for the benches of bounded
+//! concurrency, self-waking jobs (`jobs.rs`) and instruction counts from
+//! callgrind (`callgrind.rs`).
 //!
 //! Everything here is deterministic: no clock, no thread, no randomness but a
 //! fixed-seed xorshift. So a scenario costs every implementation exactly the
@@ -11,7 +14,10 @@
 //! The bench and test binaries each use a different part of this module.
 #![allow(dead_code)]
 
+pub mod callgrind;
 pub mod contenders;
+pub mod jobs;
+pub mod suite;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -538,13 +544,29 @@ pub struct Allocations {
     pub count: u64,
     /// Bytes asked for by those calls.
     pub bytes: u64,
+    /// The most bytes live at once: allocated inside the count and not yet
+    /// freed, at any moment of it (a `realloc` counts as its new size in
+    /// place of its old one). Memory from before the count that is freed
+    /// inside it lowers the figure, so a measured run should make its input
+    /// inside the count, or take an input that holds no heap.
+    pub peak: u64,
+}
+
+/// Bytes live (allocated minus freed) since the count began, and the most
+/// there have been; signed, since the count may free memory from before it.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    now: i64,
+    peak: i64,
 }
 
 thread_local! {
     /// Whether allocations on this thread are being counted. Thread-local so
     /// that other threads (the test harness's, criterion's) never count.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNTED: Cell<Allocations> = const { Cell::new(Allocations { count: 0, bytes: 0 }) };
+    static COUNTED: Cell<Allocations> =
+        const { Cell::new(Allocations { count: 0, bytes: 0, peak: 0 }) };
+    static LIVE: Cell<Live> = const { Cell::new(Live { now: 0, peak: 0 }) };
 }
 
 /// A global allocator that forwards to the system allocator and counts the
@@ -554,7 +576,9 @@ thread_local! {
 pub struct CountingAllocator;
 
 impl CountingAllocator {
-    fn note(bytes: usize) {
+    /// An allocation of `bytes` (`freed` of them replacing an old block, for
+    /// a `realloc`).
+    fn note(bytes: usize, freed: usize) {
         // `try_with`: allocations can happen while a thread's locals are being
         // torn down. These locals are `const`-initialised without a
         // destructor, so reading them never allocates.
@@ -565,9 +589,29 @@ impl CountingAllocator {
                     counted.set(Allocations {
                         count: so_far.count + 1,
                         bytes: so_far.bytes + bytes as u64,
+                        ..so_far
                     });
                 });
+                CountingAllocator::live_change(bytes as i64 - freed as i64);
             }
+        });
+    }
+
+    /// A block of `bytes` freed.
+    fn note_free(bytes: usize) {
+        let _ = COUNTING.try_with(|counting| {
+            if counting.get() {
+                CountingAllocator::live_change(-(bytes as i64));
+            }
+        });
+    }
+
+    fn live_change(delta: i64) {
+        LIVE.with(|live| {
+            let mut now = live.get();
+            now.now += delta;
+            now.peak = now.peak.max(now.now);
+            live.set(now);
         });
     }
 }
@@ -576,25 +620,26 @@ impl CountingAllocator {
 // unchanged, so `System`'s guarantees hold; counting touches no heap memory.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CountingAllocator::note(layout.size());
+        CountingAllocator::note(layout.size(), 0);
         // SAFETY: forwarded with the caller's layout, per `GlobalAlloc::alloc`.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        CountingAllocator::note(layout.size());
+        CountingAllocator::note(layout.size(), 0);
         // SAFETY: forwarded with the caller's layout, per `GlobalAlloc::alloc_zeroed`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CountingAllocator::note(new_size);
+        CountingAllocator::note(new_size, layout.size());
         // SAFETY: `ptr` was allocated by `System` (every allocation goes
         // through this forwarder) with `layout`, per the caller's contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CountingAllocator::note_free(layout.size());
         // SAFETY: as for `realloc`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -604,10 +649,19 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// the binary installed [`CountingAllocator`]; zero otherwise).
 pub fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, Allocations) {
     COUNTED.with(|counted| counted.set(Allocations::default()));
+    LIVE.with(|live| live.set(Live { now: 0, peak: 0 }));
     COUNTING.with(|counting| counting.set(true));
     let result = f();
     COUNTING.with(|counting| counting.set(false));
-    (result, COUNTED.with(Cell::get))
+    let peak = LIVE.with(|live| live.get().peak);
+    let counted = COUNTED.with(Cell::get);
+    (
+        result,
+        Allocations {
+            peak: peak.max(0) as u64,
+            ..counted
+        },
+    )
 }
 
 /// The deterministic cost of one gather in one scenario.
