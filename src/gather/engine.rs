@@ -237,7 +237,6 @@ impl Run {
         if let Some(end) = stopped {
             return end;
         }
-        let unused = crate::waker::noop();
         while rules.start && !self.exhausted && self.running < self.limit {
             if budget == 0 || (budget < self.budget && executor_budget_spent()) {
                 if storage.has_next(self.started) {
@@ -247,7 +246,9 @@ impl Run {
                 self.exhausted = true;
                 break;
             }
-            let slot = match storage.as_mut().start_next(self.started, &unused) {
+            // A direct gather's children come from an iterator or an array,
+            // which take no waker: any will do.
+            let slot = match storage.as_mut().start_next(self.started, parent) {
                 Start::Slot(slot) => slot,
                 Start::Later => break,
                 Start::Done => {
@@ -319,6 +320,7 @@ impl Run {
         let mut source_later = false;
         loop {
             let spent = rules.start
+                && self.can_start(source_later)
                 && self.top_up(
                     storage.as_mut(),
                     wakers,
@@ -358,7 +360,7 @@ impl Run {
                             // handles this one; its first poll comes with
                             // the next round.
                             let queued = self.queued;
-                            if rules.start {
+                            if rules.start && self.can_start(source_later) {
                                 self.top_up(
                                     storage.as_mut(),
                                     wakers,
@@ -377,6 +379,13 @@ impl Run {
         }
     }
 
+    /// Whether a child may start now: checked before calling
+    /// [`top_up`](Self::top_up), which most rounds need not enter.
+    #[inline]
+    fn can_start(&self, source_later: bool) -> bool {
+        !self.exhausted && self.running < self.limit && !source_later
+    }
+
     /// Starts children while the limit allows, each queued behind the rest
     /// (its index is the highest so far) for its first poll. A pull from a
     /// stream counts against the budget, and once the stream has said "not
@@ -390,15 +399,15 @@ impl Run {
         budget: &mut usize,
         source_later: &mut bool,
     ) -> bool {
-        let unused = crate::waker::noop();
         while !self.exhausted && self.running < self.limit && !*source_later {
             let pulls = self.source_slot.is_some();
             if pulls && *budget == 0 {
                 return true;
             }
+            // Only a stream uses the waker (its own); an iterator takes none.
             let source_waker = match self.source_slot {
                 Some(slot) => wakers.waker_for(slot, parent),
-                None => crate::waker::BorrowedWaker::Parent(&unused),
+                None => crate::waker::BorrowedWaker::Parent(parent),
             };
             let started = storage.as_mut().start_next(self.started, &source_waker);
             if pulls {
