@@ -379,8 +379,9 @@ impl Run {
         }
     }
 
-    /// Whether a child may start now: checked before calling
-    /// [`top_up`](Self::top_up), which most rounds need not enter.
+    /// Whether a child may start now: the condition of
+    /// [`top_up`](Self::top_up)'s loop, checked inline before calling it too,
+    /// since most turns of a round have no free slot.
     #[inline]
     fn can_start(&self, source_later: bool) -> bool {
         !self.exhausted && self.running < self.limit && !source_later
@@ -399,7 +400,7 @@ impl Run {
         budget: &mut usize,
         source_later: &mut bool,
     ) -> bool {
-        while !self.exhausted && self.running < self.limit && !*source_later {
+        while self.can_start(*source_later) {
             let pulls = self.source_slot.is_some();
             if pulls && *budget == 0 {
                 return true;
