@@ -336,6 +336,69 @@ fn progress_can_be_reported_while_a_fan_out_runs() {
         assert!(board.in_flight() <= 8);
     }
     assert_eq!(reports, ["10/50", "20/50", "30/50", "40/50", "50/50"]);
+    assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
+    assert_eq!(board.len(), n, "every child made once");
+    board.assert_all_dropped();
+    assert_eq!(
+        board.all_polls(),
+        vec![2; n],
+        "no poll but the first and the one opened"
+    );
+}
+
+#[test]
+fn all_errors_come_with_their_indices_and_every_child_runs_to_its_end() {
+    // The recipe: settled `.unordered()`, every `(index, Err(error))` kept.
+    let n = 12;
+    let board = Board::new();
+    let parent = Parent::new();
+    let mut stream = pin!(safe_gather(lazily(&board, n, Plan::Wait))
+        .limit(4)
+        .settled()
+        .unordered());
+    let (mut values, mut errors) = (Vec::new(), Vec::new());
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    // Open the running child with the highest index, each time; every
+    // third child fails.
+    while let Some(id) = (0..board.len()).rev().find(|&id| board.in_flight_child(id)) {
+        let outcome = if id % 3 == 0 {
+            Err(id as u32 * 100)
+        } else {
+            Ok(id as u32)
+        };
+        board.open(id, outcome);
+        while let Poll::Ready(Some((index, outcome))) = next(&parent, stream.as_mut()) {
+            match outcome {
+                Ok(output) => values.push((index, output.value)),
+                Err(error) => errors.push((index, error)),
+            }
+        }
+        assert!(board.in_flight() <= 4);
+    }
+    assert!(stream.is_terminated());
+    // In the order they landed: children 3 to 11 as each freed slot took
+    // the next, then 2, 1 and 0.
+    assert_eq!(errors, [(3, 300), (6, 600), (9, 900), (0, 0)]);
+    assert_eq!(
+        values,
+        [
+            (4, 4),
+            (5, 5),
+            (7, 7),
+            (8, 8),
+            (10, 10),
+            (11, 11),
+            (2, 2),
+            (1, 1)
+        ]
+    );
+    assert_eq!(board.len(), n, "every child made once");
+    board.assert_all_dropped();
+    assert_eq!(board.all_polls(), vec![2; n], "each ran to its end");
+    for id in 0..n {
+        let expected = usize::from(id % 3 != 0);
+        assert_eq!(board.output_drops(id), expected, "child {id}'s value");
+    }
 }
 
 #[test]

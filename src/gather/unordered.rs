@@ -152,6 +152,32 @@ impl<K: UnorderedChildren, M, D: Deadline> SafeGather<K, M, D> {
     /// assert_eq!(errors, [(0, "job 0 failed".to_string()), (3, "job 3 failed".to_string())]);
     /// # });
     /// ```
+    ///
+    /// Progress while a fan-out runs: at most 16 jobs at once, and a report
+    /// every 250 that land (a log line, a progress bar), out of the total.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use safe_gather::safe_gather;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let total = 1000;
+    /// let jobs = (0..total).map(|n| async move { Ok::<_, String>(n * 2) });
+    /// let mut landed = safe_gather(jobs).limit(16).unordered();
+    /// let (mut done, mut sum, mut reports) = (0, 0, Vec::new());
+    /// while let Some(item) = landed.next().await {
+    ///     let (_index, value) = item?;
+    ///     sum += value;
+    ///     done += 1;
+    ///     if done % 250 == 0 {
+    ///         reports.push(format!("{done}/{total} done"));
+    ///     }
+    /// }
+    /// assert_eq!(reports, ["250/1000 done", "500/1000 done", "750/1000 done", "1000/1000 done"]);
+    /// assert_eq!(sum, 999 * 1000);
+    /// # Ok::<(), safe_gather::GatherError<String>>(())
+    /// # }).unwrap();
+    /// ```
     #[doc(alias = "as_completed")]
     #[doc(alias = "buffer_unordered")]
     #[track_caller]
