@@ -397,3 +397,40 @@ fn a_wake_while_a_budget_pauses_a_drain_is_never_lost() {
         opener.join().unwrap();
     });
 }
+
+#[test]
+fn a_stale_wake_into_a_reused_slot_is_neither_lost_nor_harmful() {
+    // Three children from an iterator, at most two at once: when child 0
+    // finishes, its slot takes child 2. A waker child 0 cloned before it
+    // finished is then woken from another thread, and child 2 opened after
+    // it, while the gather polls: the stale mark lands on the slot that now
+    // holds child 2, in the same bit as child 2's own wake, and must cost at
+    // most a spurious poll of child 2, never the loss of its real wake.
+    check(|| {
+        let gates = gates(3);
+        let children = gates.clone().into_iter().map(GateChild);
+        let mut gather = Box::pin(safe_gather(children).limit(2));
+        let parent = futures_noop_waker();
+        let mut cx = Context::from_waker(&parent);
+        assert!(gather.as_mut().poll(&mut cx).is_pending());
+        let stale = gates[0].state.lock().unwrap().1.clone().unwrap();
+        gates[0].open(Ok(0));
+        // Child 0 finishes, and child 2 pends in its old slot.
+        assert!(gather.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            gates[2].state.lock().unwrap().1.is_some(),
+            "child 2 waits in child 0's old slot"
+        );
+        let waker_thread = {
+            let gate = gates[2].clone();
+            thread::spawn(move || {
+                stale.wake();
+                gate.open(Ok(2));
+            })
+        };
+        gates[1].open(Ok(1));
+        let values = loom::future::block_on(gather).unwrap();
+        assert_eq!(values, [0, 1, 2]);
+        waker_thread.join().unwrap();
+    });
+}
