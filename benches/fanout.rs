@@ -16,8 +16,9 @@
 //! In completion order, outputs not kept (counted and summed, to check that
 //! each job ran once): `safe_gather(jobs).limit(256).unordered()` against
 //! futures-buffered's `FuturesUnorderedBounded` of capacity 256 refilled by
-//! hand, `buffer_unordered(256)` and futures-buffered's
-//! `buffered_unordered(256)`.
+//! hand, futures' own (unbounded) `FuturesUnordered` fed by hand the same
+//! way so that it never holds more than 256, `buffer_unordered(256)` and
+//! futures-buffered's `buffered_unordered(256)`.
 //!
 //! The jobs are made one at a time from a `Range` as each contender asks
 //! (`benches/harness/jobs.rs`), so the input holds no heap: the peak counts
@@ -32,6 +33,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt, TryStreamExt};
 use futures_buffered::{BufferedStreamExt, FuturesUnorderedBounded};
 use safe_gather::{safe_gather, GatherError};
@@ -54,6 +56,7 @@ const BUFFERED: &str = "buffered";
 const FB_ORDERED: &str = "fb::buffered_ordered";
 const SG_UNORDERED: &str = "safe_gather.limit.unordered";
 const FUB: &str = "FuturesUnorderedBounded";
+const FU: &str = "FuturesUnordered";
 const BUFFER_UNORDERED: &str = "buffer_unordered";
 const FB_UNORDERED: &str = "fb::buffered_unordered";
 
@@ -107,6 +110,25 @@ async fn bounded_by_hand(jobs: impl Iterator<Item = Job>, capacity: usize) -> Ou
     Outcome::Tally(tally)
 }
 
+/// futures' unbounded `FuturesUnordered` fed the same way, by hand: at most
+/// `limit` jobs in it at once, one more pushed each time one finishes. Each
+/// push allocates a task of its own (futures-util reuses none).
+async fn unbounded_by_hand(jobs: impl Iterator<Item = Job>, limit: usize) -> Outcome {
+    let mut jobs = jobs;
+    let mut running: FuturesUnordered<Job> = jobs.by_ref().take(limit).collect();
+    let mut tally = Tally::default();
+    while let Some(result) = running.next().await {
+        match result {
+            Ok(value) => tally.add(value),
+            Err(error) => return Outcome::Failed(error),
+        }
+        if let Some(job) = jobs.next() {
+            running.push(job);
+        }
+    }
+    Outcome::Tally(tally)
+}
+
 fn drive<F: Future>(executor: &mut Executor, future: F) -> F::Output {
     executor
         .run_until_stalled(pin!(future))
@@ -138,6 +160,7 @@ fn timed(name: &str, executor: &mut Executor) -> Outcome {
             drive(executor, consumer)
         }
         FUB => drive(executor, bounded_by_hand(jobs, LIMIT)),
+        FU => drive(executor, unbounded_by_hand(jobs, LIMIT)),
         BUFFER_UNORDERED => {
             let stream = futures::stream::iter(jobs).buffer_unordered(LIMIT);
             drive(executor, tally(stream, |item| item))
@@ -171,6 +194,7 @@ impl Bench for Fanout {
             entry(ORDERED, FB_ORDERED, None, "futures-buffered's `stream::iter(jobs).buffered_ordered(256).try_collect::<Vec<_>>()`"),
             entry(UNORDERED, SG_UNORDERED, Some(FUB), "`safe_gather(jobs).limit(256).unordered()`, drained"),
             entry(UNORDERED, FUB, None, "`FuturesUnorderedBounded::new(256)`, refilled by hand as each job lands"),
+            entry(UNORDERED, FU, None, "futures' `FuturesUnordered::new()`, at most 256 in it, refilled by hand as each job lands"),
             entry(UNORDERED, BUFFER_UNORDERED, None, "`stream::iter(jobs).buffer_unordered(256)`, drained"),
             entry(UNORDERED, FB_UNORDERED, None, "futures-buffered's `stream::iter(jobs).buffered_unordered(256)`, drained"),
         ]
