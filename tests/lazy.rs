@@ -117,7 +117,11 @@ fn at_most_n_children_exist_at_any_moment_and_outputs_stay_in_input_order() {
             let pick = pick.unwrap_or(running[0]);
             board.open(pick, Ok(pick as u32));
         }
-        assert_eq!(most_alive, limit);
+        assert_eq!(
+            most_alive,
+            limit.min(n),
+            "the limit is reached (all children, under Miri's 60 and a limit of 64)"
+        );
         let outputs = result.expect("resolved").unwrap();
         assert_eq!(support::values(&outputs), (0..n as u32).collect::<Vec<_>>());
         assert_eq!(
