@@ -6,11 +6,12 @@
 mod support;
 
 use std::future::pending;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use safe_gather::safe_gather_array;
-use support::{poll_once, ManualTimer};
+use safe_gather::{safe_gather_array, GatherError};
+use support::{poll_once, Board, ManualTimer, Plan};
 
 fn stuck() -> std::future::Pending<Result<u32, ()>> {
     pending()
@@ -56,4 +57,36 @@ fn a_deadline_dropped_with_a_successful_gather_shows_finished() {
     let mut gather = safe_gather_array([std::future::ready(Ok::<u32, ()>(1))]).deadline(sleep);
     assert!(poll_once(&mut gather).is_ready());
     assert!(format!("{gather:?}").contains("deadline: SleepDeadline { state: \"finished\" }"));
+}
+
+#[test]
+fn a_gather_shows_unpolled_then_running_then_cancelling_in_its_grace_period_then_done() {
+    let board = Board::new();
+    let children: [_; 2] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut gather =
+        safe_gather_array(children).grace_with(ManualTimer::new(), Duration::from_secs(1), || {});
+    // The gather's own state, its last field (its deadline has one too).
+    let state = |gather: &dyn std::fmt::Debug| {
+        let debug = format!("{gather:?}");
+        let start = debug.rfind("state: \"").expect("a state field") + "state: \"".len();
+        debug[start..start + debug[start..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(state(&gather), "unpolled");
+
+    assert!(poll_once(&mut gather).is_pending());
+    assert_eq!(state(&gather), "running");
+
+    // Child 0 fails: child 1, still running, gets its grace period.
+    board.open(0, Err(3));
+    assert!(poll_once(&mut gather).is_pending());
+    assert_eq!(state(&gather), "cancelling");
+    assert_eq!(board.drops(1), 0);
+
+    board.open(1, Ok(1));
+    assert!(matches!(
+        poll_once(&mut gather),
+        Poll::Ready(Err(GatherError::Failed { index: 0, error: 3 }))
+    ));
+    assert_eq!(state(&gather), "done");
+    board.assert_all_dropped();
 }
