@@ -263,6 +263,34 @@ fn size_hint_bounds_the_items_still_to_come() {
 }
 
 #[test]
+fn an_arrays_size_hint_counts_its_children_down_as_they_report() {
+    let board = Board::new();
+    let parent = Parent::new();
+    let children: [_; 3] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut settled = pin!(safe_gather_array(children).settled().unordered());
+    assert_eq!(settled.size_hint(), (3, Some(3)));
+    assert!(next(&parent, settled.as_mut()).is_pending());
+    assert_eq!(settled.size_hint(), (3, Some(3)));
+    board.open(2, Err(2));
+    assert!(matches!(
+        next(&parent, settled.as_mut()),
+        Poll::Ready(Some((2, Err(2))))
+    ));
+    assert_eq!(settled.size_hint(), (2, Some(2)));
+
+    let children: [_; 3] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut fail_fast = pin!(safe_gather_array(children).unordered());
+    assert_eq!(fail_fast.size_hint(), (1, Some(3)));
+    assert!(next(&parent, fail_fast.as_mut()).is_pending());
+    board.open(3, Ok(3));
+    assert!(matches!(
+        next(&parent, fail_fast.as_mut()),
+        Poll::Ready(Some(Ok((0, _))))
+    ));
+    assert_eq!(fail_fast.size_hint(), (1, Some(2)));
+}
+
+#[test]
 fn an_array_can_be_unordered_too() {
     let board = Board::new();
     let parent = Parent::new();
