@@ -173,3 +173,30 @@ fn a_gather_without_a_limit_allocates_at_most_three_times() {
     assert_eq!(values, 1000);
     assert!(allocations <= 3, "{allocations} allocations");
 }
+
+#[test]
+fn the_wake_block_is_freed_with_the_last_child_waker_kept_past_the_gather() {
+    // A child keeps a clone of its waker, which outlives the gather: the
+    // shared wake block lives as long as that clone, and goes with it.
+    struct Keeper<'a>(&'a std::cell::RefCell<Option<std::task::Waker>>);
+    impl Future for Keeper<'_> {
+        type Output = Result<(), ()>;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            *self.0.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+    let kept = std::cell::RefCell::new(None);
+    let task = futures::task::noop_waker();
+    counted(|| {
+        let mut gather = Box::pin(safe_gather::safe_gather_array([Keeper(&kept)]));
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&task))
+            .is_pending());
+        drop(gather);
+        assert!(LIVE.with(Cell::get) > 0, "the kept waker holds the block");
+        drop(kept.borrow_mut().take());
+        assert_eq!(LIVE.with(Cell::get), 0, "the last waker freed the block");
+    });
+}
