@@ -60,6 +60,7 @@ use block::{Header, SetPtr, CHILD_VTABLE};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 use core::ptr::{self, NonNull};
+#[cfg(feature = "alloc")]
 use core::task::{RawWaker, RawWakerVTable};
 
 /// What a drain's visitor wants next.
@@ -347,7 +348,9 @@ unsafe fn inline_drop(_: *const ()) {}
 
 /// A waker that does nothing, for calls that take one and never wake it
 /// (an iterator's children are taken with it). `Waker::noop` needs Rust
-/// 1.85, and a `static` one 1.82; this costs no allocation.
+/// 1.85, and a `static` one 1.82; this costs no allocation. Only the pool
+/// (`alloc`) needs one.
+#[cfg(feature = "alloc")]
 pub(crate) fn noop() -> Waker {
     const VTABLE: RawWakerVTable = RawWakerVTable::new(|_| RAW, |_| {}, |_| {}, |_| {});
     const RAW: RawWaker = RawWaker::new(core::ptr::null(), &VTABLE);
