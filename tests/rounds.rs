@@ -248,7 +248,11 @@ fn the_model_reaches_grace_periods_with_children_polled_in_them() {
             "{report:?}"
         );
     }
-    // Random scripts get there too.
+    // Random scripts get there too (400 of them: too many for Miri, whose
+    // random cases are `random_rounds_match_the_model`'s).
+    if cfg!(miri) {
+        return;
+    }
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut reached = 0;
     for _ in 0..400 {
