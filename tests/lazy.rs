@@ -215,6 +215,41 @@ fn a_panic_in_the_iterators_next_is_a_child_panic() {
     );
 }
 
+#[test]
+fn a_panic_in_the_iterators_next_at_the_first_poll_drops_what_it_took() {
+    // The children taken before the panic were never polled: no output of
+    // theirs exists, none may be dropped, and each child is dropped once.
+    for limit in [None, Some(8)] {
+        let board = Board::new();
+        let parent = Parent::new();
+        let made = board.clone();
+        let children = (0..10).map(move |id| {
+            if id == 4 {
+                panic!("the input broke at item {id}");
+            }
+            made.child(Plan::Ready(Ok(id as u32)))
+        });
+        let gather = safe_gather(children);
+        let mut gather = Box::pin(match limit {
+            Some(limit) => gather.limit(limit),
+            None => gather,
+        });
+        let message = panic_message(|| {
+            let _ = parent.poll(gather.as_mut());
+        });
+        assert_eq!(message, "the input broke at item 4", "{limit:?}");
+        drop(gather);
+        assert_eq!(board.len(), 4, "{limit:?}");
+        assert_eq!(board.all_polls(), [0; 4], "{limit:?}");
+        board.assert_all_dropped();
+        assert_eq!(
+            (0..4).map(|id| board.output_drops(id)).collect::<Vec<_>>(),
+            [0; 4],
+            "{limit:?}"
+        );
+    }
+}
+
 /// An iterator that counts its own drop.
 struct Counted<I> {
     inner: I,

@@ -54,6 +54,24 @@ impl<T, E> Outputs<T, E> {
         }
     }
 
+    /// Makes room for the outputs of the `count` children taken at the first
+    /// poll, before any other.
+    #[inline]
+    pub(crate) fn push_unwritten_n(&mut self, count: usize) {
+        fn grow<T>(buffer: &mut Vec<MaybeUninit<T>>, count: usize) {
+            buffer.reserve(count);
+            // SAFETY: the room was reserved just above, and a `MaybeUninit`
+            // needs no initialisation.
+            unsafe { buffer.set_len(buffer.len() + count) };
+        }
+        match self {
+            Outputs::Values(buffer) => grow(buffer, count),
+            Outputs::Outcomes(buffer) => grow(buffer, count),
+            Outputs::Timed(buffer) => grow(buffer, count),
+            Outputs::Unset | Outputs::Nothing => {}
+        }
+    }
+
     /// Keeps child `index`'s output, or hands it back if this mode does not
     /// keep it (a fail-fast error; anything when unordered).
     #[inline]
@@ -94,9 +112,10 @@ impl<T, E> Outputs<T, E> {
     /// Drops every written output, and the buffer.
     ///
     /// # Safety
-    /// `unwritten` yields, in ascending order, exactly the indices below the
-    /// buffer's length whose outputs were not written.
-    pub(crate) unsafe fn drop_written(&mut self, unwritten: impl Iterator<Item = usize>) {
+    /// `unwritten`, called once for each index below the buffer's length in
+    /// ascending order, says whether that index's output was *not* written,
+    /// truthfully.
+    pub(crate) unsafe fn drop_written(&mut self, unwritten: impl FnMut(usize) -> bool) {
         // Taken out first: if an output's drop panics, the buffer is already
         // `Unset`, so nothing is dropped twice (the rest leak, as a panicking
         // drop in `Vec` would leave them).
@@ -166,14 +185,13 @@ unsafe fn assume_init<T>(buffer: Vec<MaybeUninit<T>>) -> Vec<T> {
 ///
 /// # Safety
 /// As [`Outputs::drop_written`].
-unsafe fn drop_all_but<T>(buffer: Vec<MaybeUninit<T>>, unwritten: impl Iterator<Item = usize>) {
+unsafe fn drop_all_but<T>(buffer: Vec<MaybeUninit<T>>, mut unwritten: impl FnMut(usize) -> bool) {
     let mut buffer = ManuallyDrop::new(buffer);
     let (len, capacity) = (buffer.len(), buffer.capacity());
     let base = buffer.as_mut_ptr();
-    let mut unwritten = unwritten.peekable();
     let mut kept = 0;
     for index in 0..len {
-        if unwritten.next_if_eq(&index).is_some() {
+        if unwritten(index) {
             continue;
         }
         if kept != index {

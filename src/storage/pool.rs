@@ -63,6 +63,21 @@ pub trait Source {
 
     /// The source's own waker was woken: it may have a child now.
     fn woken(&mut self) {}
+
+    /// Takes children into `jobs` until it holds `max` of them or the source
+    /// has none now, as `pull` one by one would (with a waker that is never
+    /// woken); says whether the source said it is done.
+    fn fill(&mut self, jobs: &mut Vec<Job<Self::Fut>>, max: usize) -> bool {
+        let unused = crate::waker::noop();
+        while jobs.len() < max {
+            match self.pull(&unused) {
+                Pull::Child(future) => jobs.push(Job::Running { future }),
+                Pull::Later => return false,
+                Pull::Done => return true,
+            }
+        }
+        false
+    }
 }
 
 /// What a source gave.
@@ -98,6 +113,19 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
+    }
+
+    /// One `extend`: for an input of exact length (a `Vec`'s, a mapped
+    /// range's) a loop that writes each child into place, with no capacity
+    /// check per child.
+    #[inline]
+    fn fill(&mut self, jobs: &mut Vec<Job<Fut<I>>>, max: usize) -> bool {
+        let wanted = max - jobs.len();
+        let before = jobs.len();
+        jobs.extend(self.0.by_ref().take(wanted).map(|item| Job::Running {
+            future: item.into_future(),
+        }));
+        jobs.len() - before < wanted
     }
 }
 
@@ -165,7 +193,7 @@ where
 pin_project! {
     /// One slot of a pool.
     #[project = JobProj]
-    pub(crate) enum Job<F> {
+    pub enum Job<F> {
         Running { #[pin] future: F },
         Vacant,
         /// Unordered, settled with a deadline: cut off, not yet reported.
@@ -359,6 +387,33 @@ impl<Src: Source> PoolStorage<Src> {
         }
     }
 
+    /// Starts child `index`, past those taken at the first poll: takes it
+    /// from the source into a vacant slot of the pool.
+    #[inline(never)]
+    fn take_next(&mut self, index: usize, source_waker: &Waker) -> Start {
+        if !matches!(self.pool, Pool::Reusing(_)) {
+            return Start::Done;
+        }
+        let future = match self.take_one(source_waker) {
+            Pull::Child(future) => future,
+            Pull::Later => return Start::Later,
+            Pull::Done => return Start::Done,
+        };
+        let Pool::Reusing(pool) = &mut self.pool else {
+            unreachable!()
+        };
+        let n = pool.size();
+        debug_assert!(
+            pool.vacant > 0,
+            "the engine starts a child only below the limit"
+        );
+        pool.vacant -= 1;
+        let slot = pool.lists[n + pool.vacant] as usize;
+        pool.indices[slot] = index;
+        pin_index(pool.jobs.as_mut(), slot).set(Job::Running { future });
+        Start::Slot(slot)
+    }
+
     /// The slot of the wakers that belongs to the source (a stream's).
     fn source_slot(&self) -> Option<usize> {
         match &self.pool {
@@ -371,50 +426,72 @@ impl<Src: Source> PoolStorage<Src> {
     /// ends early, or is dropped, does with its outputs.
     fn drop_outputs(&mut self) {
         self.failed_later.sort_unstable();
-        // The failures, in ascending order: the first and those after it
-        // never share an index.
-        let failures = merge(self.failed.into_iter(), self.failed_later.iter().copied());
+        let first = self.failed;
+        let mut later = Ascending::new(self.failed_later.iter().copied());
+        // The first failure and those after it never share an index.
+        let mut failed = move |index| first == Some(index) || later.hit(index);
         match &mut self.pool {
             Pool::None => {
                 // SAFETY: without slots no child is running: every output
                 // below the buffer's length is written, but the failures'.
-                unsafe { self.outputs.drop_written(failures) }
+                unsafe { self.outputs.drop_written(failed) }
             }
             Pool::Direct(jobs) => {
                 let jobs = &*jobs;
-                let running = (0..jobs.len()).filter(|&index| jobs[index].is_running());
                 // SAFETY: slot `i` holds child `i`; a child's output is
                 // written when it finishes, before its slot is vacated, and a
                 // failure's never is: the unwritten ones are exactly the
-                // running children and the failures, which never share an
-                // index (a failure's slot was vacated), in ascending order.
-                unsafe { self.outputs.drop_written(merge(running, failures)) }
+                // running children and the failures (whose slots were
+                // vacated). `failed` is asked about every index, in order.
+                unsafe {
+                    self.outputs
+                        .drop_written(|index| failed(index) || jobs[index].is_running())
+                }
             }
             Pool::Reusing(pool) => {
                 let running = pool.sort_running_into_queue();
                 let indices = &pool.indices;
-                let running = pool.lists[..running]
-                    .iter()
-                    .map(|&slot| indices[slot as usize]);
+                let mut running = Ascending::new(
+                    pool.lists[..running]
+                        .iter()
+                        .map(|&slot| indices[slot as usize]),
+                );
                 // SAFETY: as for `Direct`, with each slot's child index taken
-                // from `indices` (sorted into ascending order above).
-                unsafe { self.outputs.drop_written(merge(running, failures)) }
+                // from `indices` (sorted into ascending order above); both
+                // cursors are asked about every index, in order.
+                unsafe {
+                    self.outputs
+                        .drop_written(|index| running.hit(index) | failed(index))
+                }
             }
         }
     }
 }
 
-/// Merges two ascending sequences into one.
-fn merge(
-    a: impl Iterator<Item = usize>,
-    b: impl Iterator<Item = usize>,
-) -> impl Iterator<Item = usize> {
-    let (mut a, mut b) = (a.peekable(), b.peekable());
-    core::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(&x), Some(&y)) if y < x => b.next(),
-        (Some(_), _) => a.next(),
-        (None, _) => b.next(),
-    })
+/// A cursor over an ascending sequence of indices, asked about every index
+/// in ascending order: whether the sequence holds it.
+struct Ascending<I> {
+    next: Option<usize>,
+    rest: I,
+}
+
+impl<I: Iterator<Item = usize>> Ascending<I> {
+    fn new(mut rest: I) -> Self {
+        Ascending {
+            next: rest.next(),
+            rest,
+        }
+    }
+
+    #[inline]
+    fn hit(&mut self, index: usize) -> bool {
+        if self.next == Some(index) {
+            self.next = self.rest.next();
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl<Src: Source> Drop for PoolStorage<Src> {
@@ -470,22 +547,17 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         let (lower, upper) = source.size_hint();
         let exact = upper == Some(lower);
         let mut jobs = Vec::with_capacity(limit.min(upper.unwrap_or(lower)));
-        this.outputs = Outputs::new(keep, if exact { lower } else { lower.min(limit) });
-        let unused = crate::waker::noop();
-        while jobs.len() < limit {
-            match this.take_one(&unused) {
-                Pull::Child(future) => jobs.push(Job::Running { future }),
-                Pull::Later | Pull::Done => break,
-            }
-        }
-        if this
-            .source
-            .as_ref()
-            .is_some_and(|source| source.size_hint().1 == Some(0))
-        {
+        // The outputs get their room only once every child is taken: a panic
+        // in the iterator's `next` drops those taken so far with `jobs`, and
+        // must not leave unwritten outputs that the slots do not account for.
+        let done = source.fill(&mut jobs, limit);
+        if done || source.size_hint().1 == Some(0) {
             this.source = None;
         }
         let slots = jobs.len();
+        this.taken = slots;
+        this.outputs = Outputs::new(keep, if exact { lower } else { lower.min(limit) });
+        this.outputs.push_unwritten_n(slots);
         let jobs = Box::into_pin(jobs.into_boxed_slice());
         if this.source.is_none() {
             this.pool = Pool::Direct(jobs);
@@ -516,7 +588,7 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_slot(self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Polled {
         let this = self.get_mut();
         let (mut job, index) = match &mut this.pool {
@@ -566,33 +638,16 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         Polled::Finished(Finished { index, ok })
     }
 
+    /// Inline for the children taken at the first poll, each already in its
+    /// slot: a start of theirs is one comparison.
+    #[inline(always)]
     fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start {
         let this = self.get_mut();
         match &this.pool {
             Pool::Direct(jobs) if index < jobs.len() => Start::Slot(index),
             // Those taken at the first poll are in slots `0..initial`.
             Pool::Reusing(pool) if index < pool.initial => Start::Slot(index),
-            Pool::Reusing(_) => {
-                let future = match this.take_one(source_waker) {
-                    Pull::Child(future) => future,
-                    Pull::Later => return Start::Later,
-                    Pull::Done => return Start::Done,
-                };
-                let Pool::Reusing(pool) = &mut this.pool else {
-                    unreachable!()
-                };
-                let n = pool.size();
-                debug_assert!(
-                    pool.vacant > 0,
-                    "the engine starts a child only below the limit"
-                );
-                pool.vacant -= 1;
-                let slot = pool.lists[n + pool.vacant] as usize;
-                pool.indices[slot] = index;
-                pin_index(pool.jobs.as_mut(), slot).set(Job::Running { future });
-                Start::Slot(slot)
-            }
-            Pool::Direct(_) | Pool::None => Start::Done,
+            _ => this.take_next(index, source_waker),
         }
     }
 
