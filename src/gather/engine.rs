@@ -237,6 +237,32 @@ impl Run {
         if let Some(end) = stopped {
             return end;
         }
+        if rules.start && !self.exhausted {
+            // The children already in their slots, each started with no call
+            // into the storage but its poll; the general loop below takes the
+            // rest, and stops where the limit or the budget says.
+            let in_place = storage.in_place(self.started);
+            let room = self.limit - self.running;
+            let end = self.started + in_place.min(room).min(budget);
+            while self.started < end {
+                if budget < self.budget && executor_budget_spent() {
+                    break;
+                }
+                let slot = self.started;
+                self.started += 1;
+                self.running += 1;
+                budget -= 1;
+                let waker = wakers.waker_for(slot, parent);
+                if let Polled::Finished(finished) = storage
+                    .as_mut()
+                    .poll_slot(slot, &mut Context::from_waker(&waker))
+                {
+                    if let Some(end) = self.finish(finished, slot, rules) {
+                        return end;
+                    }
+                }
+            }
+        }
         while rules.start && !self.exhausted && self.running < self.limit {
             if budget == 0 || (budget < self.budget && executor_budget_spent()) {
                 if storage.has_next(self.started) {

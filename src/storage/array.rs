@@ -89,6 +89,11 @@ impl<F: TryFuture, const N: usize> Storage for ArrayStorage<F, N> {
         }
     }
 
+    #[inline]
+    fn in_place(&self, index: usize) -> usize {
+        N.saturating_sub(index)
+    }
+
     fn has_next(&self, index: usize) -> bool {
         index < N
     }

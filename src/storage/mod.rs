@@ -145,6 +145,15 @@ pub trait Storage {
     /// `source_waker`) or none ever.
     fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start;
 
+    /// How many children, from child `index` on, are in their slots already
+    /// (child `i` in slot `i`), to start without asking the input: all of an
+    /// array's or tuple's, those an iterator's first poll took into a slice
+    /// of their own; none in a pool that reuses its slots.
+    fn in_place(&self, index: usize) -> usize {
+        let _ = index;
+        0
+    }
+
     /// The slot of the wakers that the input itself has (a stream's), if any.
     fn source_slot_of(&self) -> Option<usize> {
         None

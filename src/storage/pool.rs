@@ -651,6 +651,14 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         }
     }
 
+    #[inline]
+    fn in_place(&self, index: usize) -> usize {
+        match &self.pool {
+            Pool::Direct(jobs) => jobs.len().saturating_sub(index),
+            Pool::Reusing(_) | Pool::None => 0,
+        }
+    }
+
     fn wake_source(self: Pin<&mut Self>, slot: usize) -> bool {
         let this = self.get_mut();
         if this.source_slot() != Some(slot) {

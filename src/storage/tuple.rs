@@ -58,6 +58,11 @@ macro_rules! tuple_storage {
                 }
             }
 
+            #[inline]
+            fn in_place(&self, index: usize) -> usize {
+                self.len().saturating_sub(index)
+            }
+
             fn has_next(&self, index: usize) -> bool {
                 index < self.len()
             }
