@@ -42,6 +42,7 @@ macro_rules! tuple_storage {
                 Begun { slots: self.len(), schedule: Schedule::Direct, empty: false }
             }
 
+            #[inline(always)]
             fn poll_slot(self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Polled {
                 let this = self.project();
                 match slot {

@@ -133,6 +133,7 @@ impl Wakers {
 
     /// Starts a gather poll: registers the gather's waker (before the drain,
     /// so that a mark the drain misses wakes this waker).
+    #[inline]
     pub(crate) fn begin_poll(&self, waker: &Waker) {
         #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
         {
@@ -168,6 +169,7 @@ impl Wakers {
     /// woken since the last drain; without, every slot below `upto`. Returns
     /// what `visit` stopped with. A pause keeps the slots not yet visited for
     /// the next drain.
+    #[inline]
     pub(crate) fn drain<B>(
         &mut self,
         parent: &Waker,
@@ -238,29 +240,35 @@ impl Wakers {
 
     /// The gather has finished: stop waking its task, and let the block go
     /// once the last child waker does.
+    #[inline]
     pub(crate) fn close(&mut self) {
+        // Only this thread (holding `&mut self`) could have stored the block,
+        // or an inline waker during one of its polls, so a plain load sees
+        // it; the rest is paid only when there is a block.
         #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-        {
-            // Only this thread (holding `&mut self`) could have stored the
-            // block, or an inline waker during one of its polls, so a plain
-            // load sees it; the swap, a locked instruction, is paid only when
-            // there is a block. (A swap rather than `get_mut`, which loom's
-            // atomics lack.)
-            if self.set.load(Ordering::Relaxed).is_null() {
-                return;
-            }
-            let set = self.set.swap(ptr::null_mut(), Ordering::AcqRel);
-            if let Some(set) = NonNull::new(set).map(SetPtr) {
-                // SAFETY: we held a reference, given up here and never used
-                // again; closing is done by the thread polling the gather.
-                let wakers = unsafe {
-                    let wakers = set.header().parent.close();
-                    set.release();
-                    wakers
-                };
-                // Dropped last: a panicking waker drop must not skip the release.
-                drop(wakers);
-            }
+        if !self.set.load(Ordering::Relaxed).is_null() {
+            self.release_block();
+        }
+    }
+
+    /// [`close`](Self::close) with a block: out of line, so that a gather
+    /// that never made one pays one load.
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    #[inline(never)]
+    fn release_block(&mut self) {
+        // The swap, a locked instruction, rather than `get_mut`, which
+        // loom's atomics lack.
+        let set = self.set.swap(ptr::null_mut(), Ordering::AcqRel);
+        if let Some(set) = NonNull::new(set).map(SetPtr) {
+            // SAFETY: we held a reference, given up here and never used
+            // again; closing is done by the thread polling the gather.
+            let wakers = unsafe {
+                let wakers = set.header().parent.close();
+                set.release();
+                wakers
+            };
+            // Dropped last: a panicking waker drop must not skip the release.
+            drop(wakers);
         }
     }
 }
