@@ -109,6 +109,18 @@ impl<T, E> Outputs<T, E> {
         }
     }
 
+    /// Whether dropping the outputs is only freeing their buffer: none is
+    /// kept, or the type kept has no drop glue (`u32`s, say).
+    #[inline]
+    pub(crate) fn drops_nothing(&self) -> bool {
+        match self {
+            Outputs::Values(_) => !core::mem::needs_drop::<T>(),
+            Outputs::Outcomes(_) => !core::mem::needs_drop::<Result<T, E>>(),
+            Outputs::Timed(_) => !core::mem::needs_drop::<Result<T, SlotError<E>>>(),
+            Outputs::Unset | Outputs::Nothing => true,
+        }
+    }
+
     /// Drops every written output, and the buffer.
     ///
     /// # Safety

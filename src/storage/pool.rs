@@ -425,6 +425,12 @@ impl<Src: Source> PoolStorage<Src> {
     /// Drops every output written so far, and the buffer: what a gather that
     /// ends early, or is dropped, does with its outputs.
     fn drop_outputs(&mut self) {
+        if self.outputs.drops_nothing() {
+            // Nothing to find out which outputs are written for: the buffer
+            // is freed without a look at them.
+            self.outputs = Outputs::Unset;
+            return;
+        }
         self.failed_later.sort_unstable();
         let first = self.failed;
         let mut later = Ascending::new(self.failed_later.iter().copied());
