@@ -64,6 +64,17 @@ pub trait Source {
     /// The source's own waker was woken: it may have a child now.
     fn woken(&mut self) {}
 
+    /// Every child, for a gather without a limit, which takes them all at
+    /// its first poll: `fill` with no bound, by default.
+    fn take_all(mut self) -> Vec<Job<Self::Fut>>
+    where
+        Self: Sized,
+    {
+        let mut jobs = Vec::with_capacity(self.size_hint().0);
+        self.fill(&mut jobs, usize::MAX);
+        jobs
+    }
+
     /// Takes children into `jobs` until it holds `max` of them or the source
     /// has none now, as `pull` one by one would (with a waker that is never
     /// woken); says whether the source said it is done.
@@ -113,6 +124,19 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
+    }
+
+    /// One `collect`, which for a `Vec`'s children (`vec::IntoIter` mapped)
+    /// writes each slot over its child in the `Vec`'s own buffer when a slot
+    /// is no larger than a child (a child with a niche, such as a pointer, is
+    /// exactly as large), and allocates nothing.
+    #[inline]
+    fn take_all(self) -> Vec<Job<Fut<I>>> {
+        self.0
+            .map(|item| Job::Running {
+                future: item.into_future(),
+            })
+            .collect()
     }
 
     /// One `extend`: for an input of exact length (a `Vec`'s, a mapped
@@ -196,8 +220,6 @@ pin_project! {
     pub enum Job<F> {
         Running { #[pin] future: F },
         Vacant,
-        /// Unordered, settled with a deadline: cut off, not yet reported.
-        CutOff,
     }
 }
 
@@ -281,10 +303,12 @@ pub struct PoolStorage<Src: Source> {
     landed: Option<(usize, Output<Src::Fut>)>,
     /// Children taken from the iterator so far.
     taken: usize,
-    /// Unordered, cut off by the deadline: the next of the `cut` slots (in
-    /// the queue's place) to report, then the never-started children
-    /// `taken..cut_end`.
+    /// Unordered, cut off by the deadline: the next of the `cut_slots`
+    /// children cut off to report (their indices in `cut` for a slice of
+    /// slots, their slots in the queue's place for a pool), then the
+    /// never-started children `taken..cut_end`.
     cut_next: usize,
+    cut: Vec<usize>,
     cut_slots: usize,
     cut_end: usize,
 }
@@ -320,6 +344,7 @@ impl<Src: Source> PoolStorage<Src> {
             landed: None,
             taken: 0,
             cut_next: 0,
+            cut: Vec::new(),
             cut_slots: 0,
             cut_end: 0,
         }
@@ -552,14 +577,20 @@ impl<Src: Source> Storage for PoolStorage<Src> {
         };
         let (lower, upper) = source.size_hint();
         let exact = upper == Some(lower);
-        let mut jobs = Vec::with_capacity(limit.min(upper.unwrap_or(lower)));
         // The outputs get their room only once every child is taken: a panic
         // in the iterator's `next` drops those taken so far with `jobs`, and
         // must not leave unwritten outputs that the slots do not account for.
-        let done = source.fill(&mut jobs, limit);
-        if done || source.size_hint().1 == Some(0) {
-            this.source = None;
-        }
+        let jobs = if limit == usize::MAX {
+            // No limit: every child now, and the input is done with.
+            this.source.take().map_or_else(Vec::new, Source::take_all)
+        } else {
+            let mut jobs = Vec::with_capacity(limit.min(upper.unwrap_or(lower)));
+            let done = source.fill(&mut jobs, limit);
+            if done || source.size_hint().1 == Some(0) {
+                this.source = None;
+            }
+            jobs
+        };
         let slots = jobs.len();
         this.taken = slots;
         this.outputs = Outputs::new(keep, if exact { lower } else { lower.min(limit) });
@@ -607,7 +638,7 @@ impl<Src: Source> Storage for PoolStorage<Src> {
                 Poll::Pending => return Polled::Pending,
                 Poll::Ready(output) => output,
             },
-            JobProj::Vacant | JobProj::CutOff => return Polled::Vacant,
+            JobProj::Vacant => return Polled::Vacant,
         };
         let ok = output.is_ok();
         // The output is kept before the future is dropped (module docs of
@@ -838,21 +869,22 @@ impl<Src: Source> UnorderedStorage for PoolStorage<Src> {
         let this = self.get_mut();
         let cut_slots = match &mut this.pool {
             Pool::Direct(jobs) => {
-                let mut cut = 0;
                 for slot in 0..jobs.len() {
                     let mut job = pin_index(jobs.as_mut(), slot);
                     if job.is_running() {
-                        job.set(Job::CutOff);
-                        cut += 1;
+                        this.cut.push(slot);
+                        job.set(Job::Vacant);
                     }
                 }
-                cut
+                this.cut.len()
             }
             Pool::Reusing(pool) => {
+                // No refill follows (the source is dropped below), so the
+                // queue's place keeps the slots until they are reported.
                 let cut = pool.sort_running_into_queue();
                 for position in 0..cut {
                     let slot = pool.lists[position] as usize;
-                    pin_index(pool.jobs.as_mut(), slot).set(Job::CutOff);
+                    pin_index(pool.jobs.as_mut(), slot).set(Job::Vacant);
                 }
                 cut
             }
@@ -869,22 +901,16 @@ impl<Src: Source> UnorderedStorage for PoolStorage<Src> {
     fn next_cut_off(self: Pin<&mut Self>) -> Option<usize> {
         let this = self.get_mut();
         match &mut this.pool {
-            Pool::Direct(jobs) => {
-                while this.cut_next < jobs.len() {
-                    let slot = this.cut_next;
+            Pool::Direct(_) => {
+                if let Some(&index) = this.cut.get(this.cut_next) {
                     this.cut_next += 1;
-                    let mut job = pin_index(jobs.as_mut(), slot);
-                    if matches!(*job, Job::CutOff) {
-                        job.set(Job::Vacant);
-                        return Some(slot);
-                    }
+                    return Some(index);
                 }
             }
             Pool::Reusing(pool) => {
                 if this.cut_next < this.cut_slots {
                     let slot = pool.lists[this.cut_next] as usize;
                     this.cut_next += 1;
-                    pin_index(pool.jobs.as_mut(), slot).set(Job::Vacant);
                     return Some(pool.indices[slot]);
                 }
             }
