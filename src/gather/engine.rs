@@ -238,61 +238,46 @@ impl Run {
             return end;
         }
         if rules.start && !self.exhausted {
-            // The children already in their slots, each started with no call
-            // into the storage but its poll; the general loop below takes the
-            // rest, and stops where the limit or the budget says.
-            let in_place = storage.in_place(self.started);
-            let room = self.limit - self.running;
-            let end = self.started + in_place.min(room).min(budget);
-            while self.started < end {
-                if budget < self.budget && executor_budget_spent() {
+            // Slot `i` of a direct gather holds child `i` from the first poll
+            // on (an array's, a tuple's, or an iterator's taken all at once):
+            // starting one is polling it.
+            let end = self.started + storage.in_place(self.started);
+            loop {
+                // As many as the limit and the budget allow now; a child that
+                // finishes at its first poll makes room for one more.
+                let room = self.limit.saturating_sub(self.running);
+                let stop = self.started + (end - self.started).min(room).min(budget);
+                if self.started == stop {
                     break;
                 }
-                let slot = self.started;
-                self.started += 1;
-                self.running += 1;
-                budget -= 1;
-                let waker = wakers.waker_for(slot, parent);
-                if let Polled::Finished(finished) = storage
-                    .as_mut()
-                    .poll_slot(slot, &mut Context::from_waker(&waker))
-                {
-                    if let Some(end) = self.finish(finished, slot, rules) {
-                        return end;
+                while self.started < stop {
+                    if budget < self.budget && executor_budget_spent() {
+                        self.starting = true;
+                        return RoundEnd::Paused;
+                    }
+                    let slot = self.started;
+                    self.started += 1;
+                    self.running += 1;
+                    budget -= 1;
+                    let waker = wakers.waker_for(slot, parent);
+                    if let Polled::Finished(finished) = storage
+                        .as_mut()
+                        .poll_slot(slot, &mut Context::from_waker(&waker))
+                    {
+                        if let Some(end) = self.finish(finished, slot, rules) {
+                            return end;
+                        }
                     }
                 }
             }
-        }
-        while rules.start && !self.exhausted && self.running < self.limit {
-            if budget == 0 || (budget < self.budget && executor_budget_spent()) {
-                if storage.has_next(self.started) {
-                    self.starting = true;
-                    return RoundEnd::Paused;
-                }
-                self.exhausted = true;
-                break;
+            if self.started < end && budget == 0 && self.running < self.limit {
+                // The budget is spent with children left to start: the next
+                // round goes on with them.
+                self.starting = true;
+                return RoundEnd::Paused;
             }
-            // A direct gather's children come from an iterator or an array,
-            // which take no waker: any will do.
-            let slot = match storage.as_mut().start_next(self.started, parent) {
-                Start::Slot(slot) => slot,
-                Start::Later => break,
-                Start::Done => {
-                    self.exhausted = true;
-                    break;
-                }
-            };
-            self.started += 1;
-            self.running += 1;
-            budget -= 1;
-            let waker = wakers.waker_for(slot, parent);
-            if let Polled::Finished(finished) = storage
-                .as_mut()
-                .poll_slot(slot, &mut Context::from_waker(&waker))
-            {
-                if let Some(end) = self.finish(finished, slot, rules) {
-                    return end;
-                }
+            if self.started == end {
+                self.exhausted = true;
             }
         }
         if resumed {

@@ -2,12 +2,12 @@
 
 use core::fmt;
 use core::pin::Pin;
-use core::task::{Context, Waker};
+use core::task::Context;
 
 use futures_core::TryFuture;
 
 use super::{
-    pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule, Slot, Start, Storage, TryStorage,
+    pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule, Slot, Storage, TryStorage,
     UnorderedStorage,
 };
 use crate::error::SlotError;
@@ -81,21 +81,9 @@ impl<F: TryFuture, const N: usize> Storage for ArrayStorage<F, N> {
         pin_index(self.slots(), slot).poll_at(slot, cx)
     }
 
-    fn start_next(self: Pin<&mut Self>, index: usize, _: &Waker) -> Start {
-        if index < N {
-            Start::Slot(index)
-        } else {
-            Start::Done
-        }
-    }
-
     #[inline]
     fn in_place(&self, index: usize) -> usize {
         N.saturating_sub(index)
-    }
-
-    fn has_next(&self, index: usize) -> bool {
-        index < N
     }
 
     fn is_running(&self, slot: usize) -> bool {

@@ -140,19 +140,18 @@ pub trait Storage {
     /// Polls the child in `slot`, if one is running there.
     fn poll_slot(self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Polled;
 
-    /// Starts child `index` (the next in input order): returns the slot it
-    /// runs in, or that the input has none now (a stream, which will wake
-    /// `source_waker`) or none ever.
-    fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start;
-
-    /// How many children, from child `index` on, are in their slots already
-    /// (child `i` in slot `i`), to start without asking the input: all of an
-    /// array's or tuple's, those an iterator's first poll took into a slice
-    /// of their own; none in a pool that reuses its slots.
-    fn in_place(&self, index: usize) -> usize {
-        let _ = index;
-        0
+    /// Queued schedule only: starts child `index` (the next in input order):
+    /// returns the slot it runs in, or that the input has none now (a
+    /// stream, which will wake `source_waker`) or none ever.
+    fn start_next(self: Pin<&mut Self>, _index: usize, _source_waker: &Waker) -> Start {
+        Start::Done
     }
+
+    /// Direct schedule: how many children, from child `index` on, there are
+    /// (each in its slot already, child `i` in slot `i`): all of an array's
+    /// or tuple's, all an iterator's first poll took. None for a pool that
+    /// reuses its slots, whose children are started with `start_next`.
+    fn in_place(&self, index: usize) -> usize;
 
     /// The slot of the wakers that the input itself has (a stream's), if any.
     fn source_slot_of(&self) -> Option<usize> {
@@ -164,10 +163,6 @@ pub trait Storage {
     fn wake_source(self: Pin<&mut Self>, _slot: usize) -> bool {
         false
     }
-
-    /// Whether child `index` may exist, without taking it: `false` only when
-    /// the input is known to have no more.
-    fn has_next(&self, index: usize) -> bool;
 
     /// Queued schedule only: the next slot to poll, in child index order.
     fn queue_pop(self: Pin<&mut Self>) -> Option<usize> {

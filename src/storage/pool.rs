@@ -681,7 +681,6 @@ impl<Src: Source> Storage for PoolStorage<Src> {
     fn start_next(self: Pin<&mut Self>, index: usize, source_waker: &Waker) -> Start {
         let this = self.get_mut();
         match &this.pool {
-            Pool::Direct(jobs) if index < jobs.len() => Start::Slot(index),
             // Those taken at the first poll are in slots `0..initial`.
             Pool::Reusing(pool) if index < pool.initial => Start::Slot(index),
             _ => this.take_next(index, source_waker),
@@ -709,20 +708,6 @@ impl<Src: Source> Storage for PoolStorage<Src> {
 
     fn source_slot_of(&self) -> Option<usize> {
         self.source_slot()
-    }
-
-    fn has_next(&self, index: usize) -> bool {
-        match &self.pool {
-            Pool::Direct(jobs) => index < jobs.len(),
-            Pool::Reusing(pool) => {
-                index < pool.initial
-                    || self
-                        .source
-                        .as_ref()
-                        .is_some_and(|source| source.size_hint().1 != Some(0))
-            }
-            Pool::None => false,
-        }
     }
 
     fn child_index(&self, slot: usize) -> usize {

@@ -2,12 +2,12 @@
 //! position, each of its own type.
 
 use core::pin::Pin;
-use core::task::{Context, Waker};
+use core::task::Context;
 
 use futures_core::TryFuture;
 use pin_project_lite::pin_project;
 
-use super::{Begun, Keep, Output, Polled, Schedule, Slot, Start, Storage, TryStorage};
+use super::{Begun, Keep, Output, Polled, Schedule, Slot, Storage, TryStorage};
 use crate::error::SlotError;
 
 /// Defines the storage for one tuple arity.
@@ -51,21 +51,9 @@ macro_rules! tuple_storage {
                 }
             }
 
-            fn start_next(self: Pin<&mut Self>, index: usize, _: &Waker) -> Start {
-                if index < self.len() {
-                    Start::Slot(index)
-                } else {
-                    Start::Done
-                }
-            }
-
             #[inline]
             fn in_place(&self, index: usize) -> usize {
                 self.len().saturating_sub(index)
-            }
-
-            fn has_next(&self, index: usize) -> bool {
-                index < self.len()
             }
 
             fn is_running(&self, slot: usize) -> bool {
