@@ -140,6 +140,38 @@ fn no_child_starts_in_a_grace_period() {
 }
 
 #[test]
+fn no_child_of_a_limited_array_starts_in_a_grace_period() {
+    // An array's children are all in their slots from the first poll: the
+    // limit still holds back those not started, and a grace period keeps
+    // them back for good.
+    let board = Board::new();
+    let timer = ManualTimer::new();
+    let parent = Parent::new();
+    let children: [Child; 6] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut gather =
+        pin!(safe_gather_array(children)
+            .limit(2)
+            .grace_with(timer.clone(), GRACE, || {}));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    board.open(0, Err(0));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(
+        board.all_polls(),
+        [2, 1, 0, 0, 0, 0],
+        "child 0's place went to nobody"
+    );
+    board.open(1, Ok(1));
+    assert!(matches!(
+        parent.poll(gather.as_mut()),
+        Poll::Ready(Err(GatherError::Failed { index: 0, .. }))
+    ));
+    assert_eq!(board.all_polls(), [2, 2, 0, 0, 0, 0]);
+    drop(gather);
+    board.assert_all_dropped();
+}
+
+#[test]
 fn children_woken_in_the_poll_that_failed_are_still_polled() {
     // Child 2 is woken with child 1 (which fails); it must not lose that wake.
     let board = Board::new();

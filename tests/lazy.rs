@@ -334,6 +334,33 @@ fn unknown_length(board: &Board, n: usize) -> impl Iterator<Item = Child> {
 }
 
 #[test]
+fn an_iterator_of_unknown_length_within_the_limit_is_dropped_at_the_first_poll() {
+    // Its `next` said there are no more before the limit was reached, though
+    // its size hint never said so: every child has a slot of its own, and
+    // the iterator is let go at once.
+    let board = Board::new();
+    let parent = Parent::new();
+    let dropped = Rc::new(Cell::new(0));
+    let children = Counted {
+        inner: unknown_length(&board, 3),
+        dropped: dropped.clone(),
+    };
+    assert_eq!(children.size_hint(), (0, None));
+    let mut gather = pin!(safe_gather(children).limit(8));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(dropped.get(), 1, "its end was found at the first poll");
+    assert_eq!(board.len(), 3);
+    assert_eq!(gather.len(), 3, "taken: 3, and it reports none more");
+    for id in 0..3 {
+        board.open(id, Ok(id as u32));
+    }
+    let Poll::Ready(Ok(outputs)) = parent.poll(gather.as_mut()) else {
+        panic!("every child finished")
+    };
+    assert_eq!(support::values(&outputs), [0, 1, 2]);
+}
+
+#[test]
 fn len_counts_children_taken_and_those_the_iterator_still_reports() {
     let board = Board::new();
     let parent = Parent::new();
