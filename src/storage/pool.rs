@@ -75,9 +75,9 @@ pub trait Source {
         jobs
     }
 
-    /// Takes children into `jobs` until it holds `max` of them or the source
-    /// has none now, as `pull` one by one would (with a waker that is never
-    /// woken); says whether the source said it is done.
+    /// Takes children into `jobs` (empty) until it holds `max` of them or
+    /// the source has none now, as `pull` one by one would (with a waker
+    /// that is never woken); says whether the source said it is done.
     fn fill(&mut self, jobs: &mut Vec<Job<Self::Fut>>, max: usize) -> bool {
         let unused = crate::waker::noop();
         while jobs.len() < max {
@@ -144,12 +144,11 @@ where
     /// check per child.
     #[inline]
     fn fill(&mut self, jobs: &mut Vec<Job<Fut<I>>>, max: usize) -> bool {
-        let wanted = max - jobs.len();
-        let before = jobs.len();
-        jobs.extend(self.0.by_ref().take(wanted).map(|item| Job::Running {
+        debug_assert!(jobs.is_empty(), "only the first poll fills, from empty");
+        jobs.extend(self.0.by_ref().take(max).map(|item| Job::Running {
             future: item.into_future(),
         }));
-        jobs.len() - before < wanted
+        jobs.len() < max
     }
 }
 
