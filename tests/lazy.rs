@@ -180,17 +180,22 @@ fn a_stale_waker_of_a_reused_slot_costs_one_spurious_poll_and_loses_nothing() {
     board.assert_sound();
 }
 
+/// Ten children of `plan`, whose iterator panics when asked for the fifth.
+fn breaking_at_4(board: &Board, plan: Plan) -> impl Iterator<Item = Child> {
+    let board = board.clone();
+    (0..10).map(move |id| {
+        if id == 4 {
+            panic!("the input broke at item {id}");
+        }
+        board.child(plan)
+    })
+}
+
 #[test]
 fn a_panic_in_the_iterators_next_is_a_child_panic() {
     let board = Board::new();
     let parent = Parent::new();
-    let made = board.clone();
-    let children = (0..10).map(move |id| {
-        if id == 4 {
-            panic!("the input broke at item {id}");
-        }
-        made.child(Plan::Wait)
-    });
+    let children = breaking_at_4(&board, Plan::Wait);
     let mut gather = Box::pin(safe_gather(children).limit(2));
     assert!(parent.poll(gather.as_mut()).is_pending());
     board.open(0, Ok(0));
@@ -222,13 +227,7 @@ fn a_panic_in_the_iterators_next_at_the_first_poll_drops_what_it_took() {
     for limit in [None, Some(8)] {
         let board = Board::new();
         let parent = Parent::new();
-        let made = board.clone();
-        let children = (0..10).map(move |id| {
-            if id == 4 {
-                panic!("the input broke at item {id}");
-            }
-            made.child(Plan::Ready(Ok(id as u32)))
-        });
+        let children = breaking_at_4(&board, Plan::Ready(Ok(0)));
         let gather = safe_gather(children);
         let mut gather = Box::pin(match limit {
             Some(limit) => gather.limit(limit),
@@ -256,6 +255,18 @@ struct Counted<I> {
     dropped: Rc<Cell<usize>>,
 }
 
+impl<I> Counted<I> {
+    /// `inner`, and the count of its drops.
+    fn new(inner: I) -> (Self, Rc<Cell<usize>>) {
+        let dropped = Rc::new(Cell::new(0));
+        let counted = Counted {
+            inner,
+            dropped: dropped.clone(),
+        };
+        (counted, dropped)
+    }
+}
+
 impl<I: Iterator> Iterator for Counted<I> {
     type Item = I::Item;
 
@@ -278,11 +289,7 @@ impl<I> Drop for Counted<I> {
 fn fail_fast_drops_the_iterator_with_the_children_before_returning() {
     let board = Board::new();
     let parent = Parent::new();
-    let dropped = Rc::new(Cell::new(0));
-    let children = Counted {
-        inner: lazily(&board, 50, Plan::Wait),
-        dropped: dropped.clone(),
-    };
+    let (children, dropped) = Counted::new(lazily(&board, 50, Plan::Wait));
     let mut gather = pin!(safe_gather(children).limit(3));
     assert!(parent.poll(gather.as_mut()).is_pending());
     board.open(1, Err(11));
@@ -305,11 +312,7 @@ fn fail_fast_drops_the_iterator_with_the_children_before_returning() {
 fn the_iterator_is_dropped_as_soon_as_it_is_exhausted() {
     let board = Board::new();
     let parent = Parent::new();
-    let dropped = Rc::new(Cell::new(0));
-    let children = Counted {
-        inner: lazily(&board, 4, Plan::Wait),
-        dropped: dropped.clone(),
-    };
+    let (children, dropped) = Counted::new(lazily(&board, 4, Plan::Wait));
     let mut gather = pin!(safe_gather(children).limit(3));
     assert!(parent.poll(gather.as_mut()).is_pending());
     assert_eq!(dropped.get(), 0);
@@ -340,11 +343,7 @@ fn an_iterator_of_unknown_length_within_the_limit_is_dropped_at_the_first_poll()
     // the iterator is let go at once.
     let board = Board::new();
     let parent = Parent::new();
-    let dropped = Rc::new(Cell::new(0));
-    let children = Counted {
-        inner: unknown_length(&board, 3),
-        dropped: dropped.clone(),
-    };
+    let (children, dropped) = Counted::new(unknown_length(&board, 3));
     assert_eq!(children.size_hint(), (0, None));
     let mut gather = pin!(safe_gather(children).limit(8));
     assert!(parent.poll(gather.as_mut()).is_pending());
