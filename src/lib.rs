@@ -176,8 +176,12 @@
 //! and the gather's own task is woken once. A child that wakes itself while
 //! polled is polled again at the gather's next poll, never in a loop inside
 //! one. A gather of a `Vec` (or any input of exact length) without a limit
-//! makes at most three allocations in all: its children, the shared
+//! makes at most three allocations in all: its children's slots, the shared
 //! wakers, and the output; under a limit, five whatever the input's length.
+//! A `Vec`'s children become their slots in the `Vec`'s own buffer, with no
+//! allocation, when a slot is no larger than a child: when the child type
+//! has a spare bit pattern (a niche), as boxed futures and `Ready` do
+//! (`async fn` futures do not, today).
 //!
 //! Within one poll, the children woken since the last are polled in input
 //! order, then children not yet started. A poll makes at most

@@ -7,7 +7,9 @@
 //!   at once into a boxed slice, one slot each (slot `i` holds child `i`).
 //!   Three allocations in all for an input of exact length: the slots, the
 //!   output buffer, and the wakers' block (the last only if a child keeps its
-//!   waker).
+//!   waker). Without a limit the slots are collected from the input, so a
+//!   `Vec`'s children become their slots in its own buffer when a slot (a
+//!   child, or vacant) is no larger than a child: a child type with a niche.
 //! * **`.limit(n)` over more than `n` children**: a pool of `n` slots. The
 //!   first `n` children are taken at the first poll, and each time a child
 //!   finishes, the next is taken into the slot it left. At most `n` children
