@@ -118,3 +118,59 @@ fn a_gather_yields_to_other_tasks_when_tokios_budget_is_spent() {
         "unconstrained: longest run {unconstrained}"
     );
 }
+
+/// Ready at its first poll, counting it.
+struct Counted(Arc<AtomicUsize>);
+
+impl Future for Counted {
+    type Output = Result<(), ()>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_poll_made_with_tokios_budget_spent_still_polls_one_child() {
+    // Every gather poll makes progress, whatever tokio says: its first child
+    // poll comes before it asks tokio. An array and an iterator (a slot per
+    // child), each polled once in a task whose budget is already spent.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for iterator in [false, true] {
+            let polls = Arc::new(AtomicUsize::new(0));
+            let children: [Counted; 4] = std::array::from_fn(|_| Counted(polls.clone()));
+            let mut gather: Pin<Box<dyn Future<Output = _>>> = if iterator {
+                Box::pin(safe_gather(children))
+            } else {
+                Box::pin(async {
+                    safe_gather::safe_gather_array(children)
+                        .await
+                        .map(Vec::from)
+                })
+            };
+            std::future::poll_fn(|cx| {
+                // Spend the budget: tokio's `consume_budget` is pending once
+                // none is left.
+                while Pin::new(&mut Box::pin(tokio::task::coop::consume_budget()))
+                    .poll(cx)
+                    .is_ready()
+                {}
+                assert!(!tokio::task::coop::has_budget_remaining());
+                assert!(
+                    gather.as_mut().poll(cx).is_pending(),
+                    "iterator: {iterator}"
+                );
+                Poll::Ready(())
+            })
+            .await;
+            assert_eq!(polls.load(Ordering::SeqCst), 1, "iterator: {iterator}");
+            // A new task poll has a new budget: the rest run.
+            assert_eq!(gather.await.unwrap().len(), 4);
+            assert_eq!(polls.load(Ordering::SeqCst), 4);
+        }
+    });
+}
