@@ -80,9 +80,10 @@ impl ParentWaker {
     ///
     /// # Safety
     /// Only the thread polling the gather may call this.
+    #[inline]
     pub(super) unsafe fn register(&self, new: &Waker) {
         let state = self.state.load(Ordering::Acquire);
-        let candidate = if state & (PENDING | INSTALLING) == 0 {
+        if state & (PENDING | INSTALLING) == 0 {
             // SAFETY: no install is under way and none can start (only this
             // thread sets PENDING), so nobody writes `current` now.
             let registered = self
@@ -91,6 +92,20 @@ impl ParentWaker {
             if registered {
                 return;
             }
+        }
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.replace(new, state) }
+    }
+
+    /// [`register`](Self::register) of a waker that is not the one
+    /// registered, with the `state` it read: out of line, so that the common
+    /// case (the same waker again) is a load and a compare.
+    ///
+    /// # Safety
+    /// As `register`.
+    #[inline(never)]
+    unsafe fn replace(&self, new: &Waker, state: usize) {
+        let candidate = if state & (PENDING | INSTALLING) == 0 {
             new.clone()
         } else {
             match self.take_back_next() {
