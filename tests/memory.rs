@@ -200,3 +200,24 @@ fn the_wake_block_is_freed_with_the_last_child_waker_kept_past_the_gather() {
         assert_eq!(LIVE.with(Cell::get), 0, "the last waker freed the block");
     });
 }
+
+#[test]
+fn an_iterator_of_unknown_length_that_ends_within_its_limit_gets_no_pool() {
+    // Its `next` ends before the limit is reached, though its size hint never
+    // says it will: every child gets a slot of its own, as without a limit,
+    // and no pool's index and slot lists (two allocations more) are made.
+    // Three allocations: the slots (grown once, then shrunk to fit), and the
+    // outputs; the children are ready at once, so there is no wake block.
+    let (values, allocations, _) = counted(|| {
+        let mut left = 3u32;
+        let jobs = std::iter::from_fn(move || {
+            (left > 0).then(|| {
+                left -= 1;
+                std::future::ready(Ok::<u32, ()>(left))
+            })
+        });
+        block_on(safe_gather(jobs).limit(1000)).unwrap()
+    });
+    assert_eq!(values, [2, 1, 0]);
+    assert!(allocations <= 3, "{allocations} allocations");
+}
