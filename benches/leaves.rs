@@ -90,8 +90,6 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use futures::channel::oneshot;
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::TryFutureExt;
 use futures_concurrency::future::TryJoin as _;
 use safe_gather::safe_gather;
 
@@ -563,29 +561,6 @@ fn noop_floor<M: Model>(
     Ok(values)
 }
 
-/// A `FuturesUnordered` of the children tagged with their index, drained
-/// with `?` (fail-fast), then put back in input order (as the harness's
-/// `FuturesUnordered` contender).
-async fn collect_unordered<F: Future<Output = Result<u32, ()>>>(
-    children: Vec<F>,
-) -> Result<Vec<u32>, ()> {
-    let n = children.len();
-    let mut running: FuturesUnordered<_> = children
-        .into_iter()
-        .enumerate()
-        .map(|(index, child)| child.map_ok(move |value| (index, value)))
-        .collect();
-    let mut slots: Vec<Option<u32>> = vec![None; n];
-    while let Some(finished) = running.next().await {
-        let (index, value) = finished?;
-        slots[index] = Some(value);
-    }
-    Ok(slots
-        .into_iter()
-        .map(|slot| slot.expect("every child finished"))
-        .collect())
-}
-
 // ---------------------------------------------------------------------------
 // The timed region
 
@@ -716,7 +691,7 @@ fn timed<M: Model>(
                     == 0
         }
         Contender::Unordered => {
-            let gather = collect_unordered(leaves);
+            let gather = harness::contenders::collect_unordered(leaves);
             ok_in_order(&drive::<M, _>(executor, driver, order, gather), n)
         }
         Contender::FbTryJoinAll => {

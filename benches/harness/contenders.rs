@@ -376,14 +376,20 @@ impl Contender for JoinAll {
 /// with `?` (so it fails fast), then put back in input order.
 pub struct UnorderedCollect;
 
-async fn collect_unordered(children: Vec<Child>) -> Result<Vec<u32>, u32> {
+/// [`UnorderedCollect`]'s gather, for any children of `Result`s (the leaf
+/// benchmark's too).
+pub async fn collect_unordered<F, T, E>(children: Vec<F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<T, E>>,
+    T: Clone,
+{
     let n = children.len();
     let mut running: FuturesUnordered<_> = children
         .into_iter()
         .enumerate()
         .map(|(index, child)| child.map_ok(move |value| (index, value)))
         .collect();
-    let mut slots: Vec<Option<u32>> = vec![None; n];
+    let mut slots: Vec<Option<T>> = vec![None; n];
     while let Some(finished) = running.next().await {
         let (index, value) = finished?;
         slots[index] = Some(value);
