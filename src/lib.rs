@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | any number of same-typed futures | all values, or the first error | [`safe_gather(iter)`](safe_gather()) | `Result<Vec<T>, GatherError<E>>` |
 //! | a fixed number, same type, no heap | all values, or the first error | [`safe_gather_array([a, b, c])`](safe_gather_array) | `Result<[T; N], GatherError<E>>` |
+//! | a number known only at run time, same type, no heap (feature `heapless`) | all values, or the first error | `safe_gather_heapless(vec)` | `Result<heapless::Vec<T, N>, GatherError<E>>` |
 //! | 1 to 12 futures of different types | all values, or the first error | [`safe_gather!(a, b, c)`](safe_gather!) | `Result<(A, B, C), GatherError<E>>` |
 //! | any of the above | the same, with a deadline | `.timeout(d)`, `.timeout_with(timer, d)` (`d` may be an `Option<Duration>`), `.deadline(sleep)` | `Err(GatherError::TimedOut { .. })` when it passes |
 //! | any of the above | every outcome, errors included | [`.settled()`](SafeGather::settled) | `Vec<Result<T, E>>`, `[Result<T, E>; N]`, `(Result<A, Ea>, …)` |
@@ -203,6 +204,9 @@
 //! * `async-io`: `AsyncIoTimer`, on async-io's reactor (smol's timer).
 //! * `embassy-time`: `EmbassyTimer`, on embassy-time; `no_std`, on the time
 //!   driver and tick rate the application picks.
+//! * `heapless`: `safe_gather_heapless(vec)`, a gather of as many children
+//!   as a `heapless::Vec<F, N>` holds, without a heap, resolving to a
+//!   `heapless::Vec<T, N>`; `no_std`. heapless 0.9 needs Rust 1.88.
 //! * `test-util`: `ManualTimer`, a timer whose clock moves only when a test
 //!   calls `advance`, to test timeouts without sleeping; needs `alloc`, not
 //!   `std`.
@@ -239,6 +243,10 @@ mod waker;
 
 pub use error::{GatherError, SlotError};
 pub use gather::SafeGather;
+/// The `heapless` crate that [`safe_gather_heapless`] takes and returns
+/// `Vec`s of, re-exported so that the versions always match.
+#[cfg(feature = "heapless")]
+pub use heapless;
 #[cfg(feature = "async-io")]
 pub use timer::AsyncIoTimer;
 #[cfg(feature = "embassy-time")]
@@ -408,6 +416,88 @@ where
 
 /// Runs 1 to 12 futures of different types at once, and resolves to a tuple
 /// of their values, or to the first error.
+/// Runs a `heapless::Vec` of futures at once, as many as it holds (up to
+/// its capacity `N`), and resolves to a `heapless::Vec` of their values in
+/// input order, or to the first error. Needs no allocator (feature
+/// `heapless`).
+///
+/// This is [`safe_gather_array`] for a number of children known only at run
+/// time: one job per connected sensor, per configured peer, per queued
+/// request. The children live inline in the gather, in `N` slots of which
+/// the first `len` are used, and every mode gives its outputs back in a
+/// `heapless::Vec` of the same capacity:
+///
+/// | gather | resolves to |
+/// |---|---|
+/// | fail-fast | `Result<heapless::Vec<T, N>, GatherError<E>>` |
+/// | [`.settled()`](SafeGather::settled) | `heapless::Vec<Result<T, E>, N>` |
+/// | `.settled()` with a deadline | `heapless::Vec<Result<T, SlotError<E>>, N>` |
+///
+/// Everything else is as for an array: [`.limit(n)`](SafeGather::limit),
+/// [`.timeout_with(timer, d)`](SafeGather::timeout_with),
+/// [`.deadline(sleep)`](SafeGather::deadline), [`.grace`](SafeGather::grace),
+/// [`.unordered()`](SafeGather::unordered), fail-fast on the lowest failing
+/// index polled with every sibling dropped before the error is returned. An
+/// empty `Vec` resolves to `Ok` of an empty `Vec` at the first poll. Items
+/// may be futures or anything that converts into one ([`IntoFuture`]).
+/// Without the `alloc` feature the children share the gather's waker, and
+/// every poll polls every child still running; with it, each child has its
+/// own waker, and a wake re-polls only that child.
+///
+/// # Why a `heapless::Vec`
+///
+/// A `heapless::Vec` in and out is what a firmware without a heap already
+/// has at hand, and it keeps the gather an ordinary owned future: it can be
+/// built in one function and returned, stored or moved into an embassy task
+/// before its first poll, with no lifetime to thread through the task's
+/// signature, and its capacity is in its type, so the static RAM a task
+/// needs for it is known at link time. A borrowed pinned slice, as
+/// embassy-futures' `select_slice` takes, would borrow the children from
+/// the caller for the gather's whole life, and would still need somewhere
+/// to put each child's output until all are in: a second buffer the caller
+/// provides, or outputs inside the children. heapless 0.9 needs Rust 1.88,
+/// above this crate's 1.81 without the feature.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::{safe_gather_heapless, GatherError};
+///
+/// async fn read_sensor(id: u8) -> Result<u16, &'static str> {
+///     if id == 3 { Err("unplugged") } else { Ok(u16::from(id) * 100) }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// // However many sensors are connected, up to 8, without a heap.
+/// let connected = [1, 2, 4];
+/// let reads: heapless::Vec<_, 8> = connected.iter().map(|&id| read_sensor(id)).collect();
+/// let values = safe_gather_heapless(reads).await?;
+/// assert_eq!(values, [100, 200, 400]);
+///
+/// let reads: heapless::Vec<_, 8> = (1..=4).map(read_sensor).collect();
+/// let error = safe_gather_heapless(reads).await.unwrap_err();
+/// assert_eq!(error, GatherError::Failed { index: 2, error: "unplugged" });
+///
+/// // Settled: every outcome, in input order.
+/// let reads: heapless::Vec<_, 8> = (2..=3).map(read_sensor).collect();
+/// let outcomes = safe_gather_heapless(reads).settled().await;
+/// assert_eq!(outcomes, [Ok(200), Err("unplugged")]);
+/// # Ok::<(), GatherError<&str>>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "heapless")]
+pub fn safe_gather_heapless<F, const N: usize>(
+    children: heapless::Vec<F, N>,
+) -> SafeGather<heapless::Vec<F::IntoFuture, N>>
+where
+    F: IntoFuture,
+    F::IntoFuture: TryFuture,
+{
+    // At most `N` items from a `Vec` of capacity `N`: `collect` cannot
+    // overflow.
+    SafeGather::new(children.into_iter().map(IntoFuture::into_future).collect())
+}
+
 ///
 /// Every future must be a `TryFuture` (a future of a `Result`), and in the
 /// default fail-fast mode they must share one error type. After

@@ -15,6 +15,8 @@ use core::marker::PhantomData;
 #[cfg(feature = "alloc")]
 use futures_core::Stream;
 
+#[cfg(feature = "heapless")]
+use crate::storage::HeaplessStorage;
 use crate::storage::{ArrayStorage, Storage, TryStorage, UnorderedStorage};
 #[cfg(feature = "alloc")]
 use crate::storage::{IterSource, IterStorage, StreamSource, StreamStorage};
@@ -24,8 +26,8 @@ mod sealed {
 }
 
 /// What a [`SafeGather`](super::SafeGather) can run: an iterator's children ([`Iter`]),
-/// `[F; N]`, and tuples of 1 to 12 futures, each child a [`TryFuture`].
-/// Sealed.
+/// `[F; N]`, `heapless::Vec<F, N>` (feature `heapless`), and tuples of 1 to
+/// 12 futures, each child a [`TryFuture`]. Sealed.
 ///
 /// The associated types are what a [settled](super::SafeGather::settled) gather
 /// resolves to.
@@ -337,6 +339,33 @@ impl<F: TryFuture, const N: usize> UnorderedChildren for [F; N] {
     type Error = F::Error;
 }
 
+#[cfg(feature = "heapless")]
+impl<F: TryFuture, const N: usize> sealed::Sealed for heapless::Vec<F, N> {}
+
+/// The children of [`safe_gather_heapless`](crate::safe_gather_heapless): as
+/// many futures as the `Vec` holds (up to `N`), inline in the gather; every
+/// output comes back in a `heapless::Vec` of the same capacity.
+#[cfg(feature = "heapless")]
+impl<F: TryFuture, const N: usize> Children for heapless::Vec<F, N> {
+    type Settled = <HeaplessStorage<F, N> as Storage>::Settled;
+    type SettledTimed = <HeaplessStorage<F, N> as Storage>::SettledTimed;
+    type Storage = HeaplessStorage<F, N>;
+    type Limited = Self;
+
+    fn into_storage(self) -> HeaplessStorage<F, N> {
+        HeaplessStorage::new(self)
+    }
+}
+
+#[cfg(feature = "heapless")]
+impl<F: TryFuture, const N: usize> Bounded for heapless::Vec<F, N> {}
+
+#[cfg(feature = "heapless")]
+impl<F: TryFuture, const N: usize> UnorderedChildren for heapless::Vec<F, N> {
+    type Ok = F::Ok;
+    type Error = F::Error;
+}
+
 macro_rules! tuple_children {
     ($($storage:ident ($($F:ident)+))+) => {$(
         impl<$($F: TryFuture),+> sealed::Sealed for ($($F,)+) {}
@@ -373,7 +402,8 @@ tuple_children! {
 
 /// [`Children`] of one type, whose outcomes a gather can hand out as they
 /// land: [`.unordered()`](super::SafeGather::unordered) exists for an iterator's
-/// and a stream's children and for arrays, not for tuples. Sealed.
+/// and a stream's children, for arrays and `heapless::Vec`s, not for tuples.
+/// Sealed.
 ///
 /// # Examples
 ///

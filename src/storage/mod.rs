@@ -5,7 +5,8 @@
 //! * `array.rs` and `tuple.rs`: children in place, one [`Slot`] each, inline
 //!   in the gather. A child's slot holds its future, then its output, then
 //!   nothing once the output is handed over. Tuples keep one slot type per
-//!   position.
+//!   position. `heapless.rs` (feature `heapless`) is the array's layout with
+//!   a length known at run time: a `heapless::Vec` of up to `N` slots.
 //! * `pool.rs`: children taken lazily from an iterator. Without a limit the
 //!   gather takes them all at its first poll into one boxed slice, a slot
 //!   each; with `.limit(n)` into a fixed pool of `n` slots reused in place,
@@ -35,12 +36,16 @@ use pin_project_lite::pin_project;
 use crate::error::SlotError;
 
 mod array;
+#[cfg(feature = "heapless")]
+mod heapless;
 #[cfg(feature = "alloc")]
 mod outputs;
 #[cfg(feature = "alloc")]
 pub(crate) mod pool;
 mod tuple;
 
+#[cfg(feature = "heapless")]
+pub(crate) use self::heapless::HeaplessStorage;
 pub(crate) use array::ArrayStorage;
 #[cfg(feature = "alloc")]
 pub(crate) use pool::{IterSource, IterStorage, StreamSource, StreamStorage};
