@@ -26,6 +26,8 @@ use core::time::Duration;
 use cortex_m_semihosting::hprintln;
 use embassy_executor::Spawner;
 use embassy_time::{Instant, Timer};
+use safe_gather::heapless;
+use safe_gather::safe_gather_heapless;
 use safe_gather::{safe_gather, safe_gather_array, EmbassyTimer, GatherError, SlotError};
 use safe_gather_firmware::board;
 use safe_gather_firmware::probe::{gated_child, Counter, DropToken, Gate};
@@ -263,6 +265,114 @@ async fn children_sleep_on_embassy_timers_at_once() {
     );
 }
 
+/// `safe_gather_heapless`: as many children as a `heapless::Vec` holds,
+/// their number known only at run time, without a heap; outputs in input
+/// order, fail-fast with its siblings dropped before the error is returned,
+/// settled cut off at a deadline, and an empty `Vec`.
+async fn heapless_vec_gathers_a_run_time_number_of_children() {
+    // Outputs in input order although the children finish out of order.
+    fresh();
+    let start = Instant::now();
+    let delays: &[u64] = &[30, 10, 20, 5];
+    let reads: heapless::Vec<_, 8> = delays
+        .iter()
+        .map(|&ms| sensor(ms, Ok(ms as u32 * 10), token()))
+        .collect();
+    let outcome = safe_gather_heapless(reads)
+        .timeout_with(EmbassyTimer, Duration::from_millis(100))
+        .await;
+    let took = ms_since(start);
+    verdict(
+        "safe_gather_heapless of 4 in a Vec of 8, children of 30/10/20/5 ms",
+        outcome.as_deref() == Ok(&[300, 100, 200, 50][..])
+            && (30..35).contains(&took)
+            && DROPPED.get() == 4,
+        format_args!("{outcome:?} after {took} ms"),
+    );
+
+    // Fail-fast: children 2 and 3 fail in the same tick, the lower wins.
+    fresh();
+    let start = Instant::now();
+    let plans: [(u64, Result<u32, Fault>); 5] = [
+        (1000, Ok(0)),
+        (1000, Ok(1)),
+        (10, Err("unplugged")),
+        (10, Err("also unplugged")),
+        (1000, Ok(4)),
+    ];
+    let reads: heapless::Vec<_, 8> = plans
+        .into_iter()
+        .map(|(ms, outcome)| sensor(ms, outcome, token()))
+        .collect();
+    let mut gather = pin!(safe_gather_heapless(reads));
+    let outcome = gather.as_mut().await;
+    let took = ms_since(start);
+    // Counted while the gather still exists: the siblings were dropped in
+    // the poll that returned the error.
+    let (dropped, finished) = (DROPPED.get(), FINISHED.get());
+    verdict(
+        "safe_gather_heapless of 5, children 2 and 3 fail at 10 ms",
+        outcome
+            == Err(GatherError::Failed {
+                index: 2,
+                error: "unplugged",
+            })
+            && (10..15).contains(&took)
+            && dropped == 5
+            && finished <= 2,
+        format_args!(
+            "{outcome:?} after {took} ms, {dropped} of 5 dropped on return ({} unfinished)",
+            dropped - finished
+        ),
+    );
+
+    // Settled, cut off at a deadline.
+    fresh();
+    let start = Instant::now();
+    let deadline = start + embassy_time::Duration::from_millis(40);
+    let plans: [(u64, Result<u32, Fault>); 3] =
+        [(5, Ok(50)), (10, Err("overheated")), (200, Ok(7))];
+    let reads: heapless::Vec<_, 4> = plans
+        .into_iter()
+        .map(|(ms, outcome)| sensor(ms, outcome, token()))
+        .collect();
+    let mut gather = pin!(safe_gather_heapless(reads)
+        .settled()
+        .deadline(Timer::at(deadline)));
+    let outcomes = gather.as_mut().await;
+    let took = ms_since(start);
+    let dropped = DROPPED.get();
+    verdict(
+        "safe_gather_heapless of 3 .settled().deadline(Timer::at(+40 ms))",
+        outcomes[..]
+            == [
+                Ok(50),
+                Err(SlotError::Failed("overheated")),
+                Err(SlotError::TimedOut),
+            ]
+            && (40..45).contains(&took)
+            && dropped == 3,
+        format_args!("{outcomes:?} after {took} ms, {dropped} of 3 dropped on return"),
+    );
+
+    // An empty `Vec` resolves at once, whatever the deadline.
+    let start = Instant::now();
+    let none: heapless::Vec<_, 8> = delays
+        .iter()
+        .filter(|&&ms| ms > 1000)
+        .map(|&ms| sensor(ms, Ok(0_u32), token()))
+        .collect();
+    let outcome = safe_gather_heapless(none)
+        .timeout_with(EmbassyTimer, Duration::from_millis(100))
+        .await;
+    let took = ms_since(start);
+    verdict(
+        "safe_gather_heapless of 0",
+        outcome.as_deref() == Ok(&[][..]) && took == 0,
+        format_args!("{outcome:?} after {took} ms"),
+    );
+}
+
 // Child polls per wake: eight children wait on gates that another task opens
 // one at a time, so each wake reaches exactly one child, and each child
 // counts the polls it receives.
@@ -368,6 +478,7 @@ async fn main(spawner: Spawner) {
         GATED..=at_most_every_running_child,
     )
     .await;
+    heapless_vec_gathers_a_run_time_number_of_children().await;
 
     // ==== More checks go here =========================================
     // * Heap-free per-child wakers (SPEC §9): a `BuildGather` that gives
@@ -377,8 +488,6 @@ async fn main(spawner: Spawner) {
     //   with such wakers cannot sleep on embassy's integrated timer queue
     //   (it accepts only the executor's wakers); timer checks with them
     //   need embassy-time's `generic-queue-N` feature in Cargo.toml.
-    // * A heap-free dynamic number of children (SPEC §9): fail-fast,
-    //   settled with a deadline, and outputs in input order.
     // ===================================================================
 
     let (passed, failed) = (PASSED.get(), FAILED.get());
