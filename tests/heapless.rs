@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::future::FusedFuture;
 use futures::Stream;
+use safe_gather::gather::Unordered;
 use safe_gather::heapless::Vec as HVec;
 use safe_gather::{safe_gather_heapless, GatherError, SlotError};
 use support::{panic_message, values, Board, Child, ManualTimer, Parent, Plan};
@@ -356,11 +357,25 @@ fn unordered_yields_each_outcome_with_its_index_as_it_lands() {
     board.open(2, Ok(20));
     assert_eq!(next(stream.as_mut()), Poll::Ready(Some(Ok((2, 20)))));
     assert_eq!(stream.size_hint(), (1, Some(2)));
+    // Without `alloc` a round stopped at an item goes on at the next poll
+    // from the child after it, and asks for that poll itself: a child before
+    // it that finished meanwhile lands one poll later.
+    let after_an_item = |mut stream: Pin<&mut Unordered<HVec<Child, 8>>>| {
+        let first = next(stream.as_mut());
+        if cfg!(feature = "alloc") || first.is_ready() {
+            first
+        } else {
+            next(stream)
+        }
+    };
     board.open(0, Ok(0));
-    assert_eq!(next(stream.as_mut()), Poll::Ready(Some(Ok((0, 0)))));
+    assert_eq!(
+        after_an_item(stream.as_mut()),
+        Poll::Ready(Some(Ok((0, 0))))
+    );
     board.open(1, Err(1));
     assert_eq!(
-        next(stream.as_mut()),
+        after_an_item(stream.as_mut()),
         Poll::Ready(Some(Err(GatherError::Failed { index: 1, error: 1 })))
     );
     assert_eq!(next(stream.as_mut()), Poll::Ready(None));
