@@ -235,7 +235,7 @@ mod error;
 pub mod gather;
 #[allow(unsafe_code)]
 mod storage;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 mod sync;
 pub mod timer;
 #[allow(unsafe_code)]
@@ -258,6 +258,8 @@ pub use timer::ManualTimer;
 pub use timer::Timer;
 #[cfg(feature = "tokio")]
 pub use timer::TokioTimer;
+#[cfg(target_has_atomic = "ptr")]
+pub use waker::ChildWakers;
 
 use core::future::IntoFuture;
 
@@ -414,8 +416,6 @@ where
     SafeGather::new(futures.map(IntoFuture::into_future))
 }
 
-/// Runs 1 to 12 futures of different types at once, and resolves to a tuple
-/// of their values, or to the first error.
 /// Runs a `heapless::Vec` of futures at once, as many as it holds (up to
 /// its capacity `N`), and resolves to a `heapless::Vec` of their values in
 /// input order, or to the first error. Needs no allocator (feature
@@ -498,6 +498,8 @@ where
     SafeGather::new(children.into_iter().map(IntoFuture::into_future).collect())
 }
 
+/// Runs 1 to 12 futures of different types at once, and resolves to a tuple
+/// of their values, or to the first error.
 ///
 /// Every future must be a `TryFuture` (a future of a `Result`), and in the
 /// default fail-fast mode they must share one error type. After

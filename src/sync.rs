@@ -44,3 +44,17 @@ pub(crate) fn spin_loop() {
     #[cfg(loom)]
     loom::thread::yield_now();
 }
+
+/// Declares a function `const`, but under loom, whose atomics and cells
+/// cannot be made in a constant: caller-owned wakers are a `static` in real
+/// builds and a leaked box in the models.
+macro_rules! const_unless_loom {
+    ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $($rest)*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use const_unless_loom;

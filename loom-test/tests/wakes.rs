@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use safe_gather::{safe_gather, GatherError};
+use safe_gather::{safe_gather, safe_gather_array, ChildWakers, GatherError};
 
 /// A gate's outcome once opened, and the waker of the child waiting on it.
 type GateState = (Option<Result<u32, u32>>, Option<Waker>);
@@ -432,5 +432,38 @@ fn a_stale_wake_into_a_reused_slot_is_neither_lost_nor_harmful() {
         let values = loom::future::block_on(gather).unwrap();
         assert_eq!(values, [0, 1, 2]);
         waker_thread.join().unwrap();
+    });
+}
+
+#[test]
+fn a_stale_wake_racing_with_the_next_owner_of_child_wakers_is_harmless() {
+    // Caller-owned wakers (`ChildWakers`), reused by a second gather while
+    // a waker of the first one's child still wakes it from another thread.
+    // That wake may hold the parent waker's `WAKING` across the first
+    // gather's close and the second's claim; it must never drop the second
+    // gather's waker (a lost wake-up: `block_on` deadlocks) nor touch its
+    // cells unsynchronized.
+    check(|| {
+        let wakers: &'static ChildWakers<1> = Box::leak(Box::new(ChildWakers::new()));
+        let old_gate = Arc::new(Gate::default());
+        let mut old = Box::pin(safe_gather_array([GateChild(old_gate.clone())]).wakers(wakers));
+        let old_parent = futures_noop_waker();
+        assert!(old
+            .as_mut()
+            .poll(&mut Context::from_waker(&old_parent))
+            .is_pending());
+        let stale = old_gate.state.lock().unwrap().1.take().unwrap();
+        let stale_thread = thread::spawn(move || stale.wake());
+        drop(old);
+
+        let gate = Arc::new(Gate::default());
+        let opener = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.open(Ok(7)))
+        };
+        let values = block_on_stable(safe_gather_array([GateChild(gate)]).wakers(wakers)).unwrap();
+        assert_eq!(values, [7]);
+        stale_thread.join().unwrap();
+        opener.join().unwrap();
     });
 }

@@ -440,3 +440,60 @@ pub trait UnorderedChildren:
     /// A child's error.
     type Error;
 }
+
+/// [`Children`] whose number is fixed before the first poll and at most
+/// `N`: arrays of `N` and tuples of `N` futures. They can be given
+/// caller-owned per-child wakers with room for `N`
+/// ([`SafeGather::wakers`](super::SafeGather::wakers)). Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use safe_gather::gather::{AtMost, Bounded, SafeGather};
+/// use safe_gather::ChildWakers;
+///
+/// static WAKERS: ChildWakers<2> = ChildWakers::new();
+///
+/// /// Runs a gather of two children with the per-child wakers above.
+/// async fn run_pair<K: AtMost<2> + Bounded>(gather: SafeGather<K>) -> K::Settled {
+///     gather.wakers(&WAKERS).settled().await
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let pair = safe_gather::safe_gather!(async { Ok::<_, ()>(1) }, async { Err::<u8, _>(()) });
+/// assert_eq!(run_pair(pair).await, (Ok(1), Err(())));
+/// # });
+/// ```
+#[cfg(target_has_atomic = "ptr")]
+#[diagnostic::on_unimplemented(
+    message = "`ChildWakers<{N}>` does not fit the children `{Self}`",
+    label = "an array of `N` or a tuple of `N` futures takes `ChildWakers<N>`",
+    note = "give the gather a `ChildWakers` with room for exactly its number of children"
+)]
+pub trait AtMost<const N: usize>: Children {}
+
+#[cfg(target_has_atomic = "ptr")]
+impl<F: TryFuture, const N: usize> AtMost<N> for [F; N] {}
+
+#[cfg(target_has_atomic = "ptr")]
+macro_rules! tuple_at_most {
+    ($($n:literal ($($F:ident)+))+) => {$(
+        impl<$($F: TryFuture),+> AtMost<$n> for ($($F,)+) {}
+    )+};
+}
+
+#[cfg(target_has_atomic = "ptr")]
+tuple_at_most! {
+    1 (A)
+    2 (A B)
+    3 (A B C)
+    4 (A B C D)
+    5 (A B C D E)
+    6 (A B C D E F)
+    7 (A B C D E F G)
+    8 (A B C D E F G H)
+    9 (A B C D E F G H I)
+    10 (A B C D E F G H I J)
+    11 (A B C D E F G H I J K)
+    12 (A B C D E F G H I J K L)
+}

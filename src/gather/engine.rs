@@ -209,6 +209,12 @@ impl Run {
             None
         } else {
             wakers.drain(parent, started, |slot, waker| {
+                if slot >= started {
+                    // A child not started yet: marked by a stale waker of
+                    // caller-owned wakers' last owner (`ChildWakers`). Its
+                    // start polls it.
+                    return Visit::Next;
+                }
                 if budget == 0 {
                     return Visit::PauseBefore(RoundEnd::Paused);
                 }

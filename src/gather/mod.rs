@@ -28,6 +28,8 @@ use crate::deadline::{
 use crate::error::GatherError;
 use crate::storage::{Keep, Storage};
 use crate::timer::Timer;
+#[cfg(target_has_atomic = "ptr")]
+use crate::waker::ChildWakers;
 use crate::waker::Wakers;
 
 mod children;
@@ -35,6 +37,8 @@ mod engine;
 mod keep;
 mod unordered;
 
+#[cfg(target_has_atomic = "ptr")]
+pub use children::AtMost;
 pub use children::{Bounded, Children, Limited, TryChildren, Unlimited, UnorderedChildren};
 #[cfg(feature = "alloc")]
 pub use children::{FromStream, Iter};
@@ -412,6 +416,56 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
             "`SafeGather::poll_budget` needs at least one child poll per gather poll, got 0"
         );
         self.run.budget = n;
+        self
+    }
+
+    /// Gives the children per-child wakers from caller-owned storage, so
+    /// that a wake re-polls only the child woken, without a heap: on
+    /// `no_std` without `alloc`, an array or tuple gather otherwise polls
+    /// every child still running on every wake. With `alloc`, the gather
+    /// then allocates nothing for its wakers.
+    ///
+    /// The storage is claimed at the first poll and given back when the
+    /// gather resolves or is dropped. If another gather holds it then, this
+    /// one runs as if it had been given none (see [`ChildWakers`], "One
+    /// gather at a time"): nothing is lost but the per-child polling.
+    ///
+    /// `N` is the number of children: an array of `N` or a tuple of `N`
+    /// futures ([`AtMost`]).
+    ///
+    /// # Panics
+    ///
+    /// If the gather was already polled, like every modifier.
+    ///
+    /// # Examples
+    ///
+    /// A tuple of three, on a `no_std`-style `static`:
+    ///
+    /// ```
+    /// use safe_gather::{safe_gather, ChildWakers};
+    ///
+    /// static WAKERS: ChildWakers<3> = ChildWakers::new();
+    ///
+    /// # futures::executor::block_on(async {
+    /// let (a, b, c) = safe_gather!(
+    ///     async { Ok::<_, ()>(1) },
+    ///     async { Ok("two") },
+    ///     async { Ok(3.0) },
+    /// )
+    /// .wakers(&WAKERS)
+    /// .await
+    /// .unwrap();
+    /// assert_eq!((a, b, c), (1, "two", 3.0));
+    /// # });
+    /// ```
+    #[cfg(target_has_atomic = "ptr")]
+    #[track_caller]
+    pub fn wakers<const N: usize>(mut self, wakers: &'static ChildWakers<N>) -> Self
+    where
+        K: AtMost<N>,
+    {
+        self.assert_unpolled("wakers");
+        self.wakers.give(wakers);
         self
     }
 

@@ -77,10 +77,15 @@
 //! own to keep.
 //!
 
+#[cfg(feature = "alloc")]
 use alloc::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use core::mem::size_of;
-use core::ptr::{self, NonNull};
-use core::task::{RawWaker, RawWakerVTable, Waker};
+#[cfg(feature = "alloc")]
+use core::ptr;
+use core::ptr::NonNull;
+#[cfg(feature = "alloc")]
+use core::task::Waker;
+use core::task::{RawWaker, RawWakerVTable};
 
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
@@ -88,7 +93,7 @@ use super::parent::ParentWaker;
 
 /// Bits per bitmap word. Two under loom, so that a model with a handful of
 /// children already exercises several levels.
-const BITS: usize = if cfg!(loom) { 2 } else { usize::BITS as usize };
+pub(super) const BITS: usize = if cfg!(loom) { 2 } else { usize::BITS as usize };
 /// Enough levels for `usize::MAX` children.
 const MAX_LEVELS: usize = usize::BITS.div_ceil(BITS.trailing_zeros()) as usize;
 /// Where `entries` starts: right after the header, which is `usize`-aligned.
@@ -109,6 +114,7 @@ pub(super) struct Header {
     words_offset: usize,
     total_words: usize,
     /// The block's layout, kept so that freeing it need not work it out again.
+    #[cfg(feature = "alloc")]
     layout: Layout,
     /// Where a paused drain goes on; only the polling thread touches it.
     cursor: UnsafeCell<Cursor>,
@@ -127,14 +133,14 @@ struct Cursor {
 
 /// How many levels the bitmap of `len` children needs, where each starts,
 /// and how many words they take together.
-fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
+pub(super) const fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
     let mut level_start = [0; MAX_LEVELS];
     if len <= BITS {
         // The common small gather: one word, one level.
         return (1, level_start, 1);
     }
     let mut total_words = 0;
-    let mut bits = len.max(1);
+    let mut bits = len;
     let mut levels = 0;
     loop {
         let words = bits.div_ceil(BITS);
@@ -148,6 +154,7 @@ fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
     }
 }
 
+#[cfg(feature = "alloc")]
 fn block_layout(len: usize, total_words: usize) -> (Layout, usize) {
     let too_many = "safe-gather: too many children for one gather";
     let entries = Layout::array::<usize>(len).expect(too_many);
@@ -163,9 +170,38 @@ fn block_layout(len: usize, total_words: usize) -> (Layout, usize) {
 #[derive(Clone, Copy)]
 pub(super) struct SetPtr(pub(super) NonNull<Header>);
 
+impl Header {
+    crate::sync::const_unless_loom! {
+        /// The header of a caller-owned block of `len` children whose words
+        /// start `words_offset` bytes from its base (`static_slots.rs`):
+        /// closed, so free for a gather to claim, and counted once for
+        /// good, so that it is never freed.
+        pub(super) fn fixed(len: usize, words_offset: usize) -> Header {
+            let (levels, level_start, total_words) = plan(len);
+            Header {
+                refs: AtomicUsize::new(1),
+                parent: ParentWaker::closed(),
+                len,
+                levels,
+                level_start,
+                words_offset,
+                total_words,
+                #[cfg(feature = "alloc")]
+                layout: Layout::new::<Header>(),
+                cursor: UnsafeCell::new(Cursor {
+                    depth: 0,
+                    word: [0; MAX_LEVELS],
+                    bits: [0; MAX_LEVELS],
+                }),
+            }
+        }
+    }
+}
+
 impl SetPtr {
     /// Allocates a block for `len` children with one counted reference,
     /// `parent` registered and nothing marked.
+    #[cfg(feature = "alloc")]
     pub(super) fn create(len: usize, parent: Option<Waker>) -> SetPtr {
         debug_assert!(len > 0, "an empty gather never needs wakers");
         let (levels, level_start, total_words) = plan(len);
@@ -439,11 +475,90 @@ impl SetPtr {
         // sees it (std's `Arc` does the same under TSan).
         header.refs.load(Ordering::Acquire);
         // SAFETY: that was the last reference; nobody else can reach the block.
-        unsafe { self.free() }
+        #[cfg(feature = "alloc")]
+        unsafe {
+            self.free();
+        }
+        // Without `alloc` every block is caller-owned, and counts one
+        // reference of its own for good (`Header::fixed`).
+        #[cfg(not(feature = "alloc"))]
+        unreachable!("safe-gather: a caller-owned waker block lost its own reference");
+    }
+
+    /// Claims a caller-owned block for a gather of up to `len` slots (its
+    /// capacity), at that gather's first poll: the block is free (no other
+    /// gather owns it, see [`ParentWaker::reopen`]), and it comes back with
+    /// a fresh ready set, a counted reference for the gather, and no
+    /// registered waker. Returns `false`, and touches nothing, if the block
+    /// is taken.
+    ///
+    /// Wakers of the gathers that had the block before may still mark it:
+    /// each such mark costs the new gather at most a spurious poll of the
+    /// slot it names (or of none, past its slots), the same as a stale waker
+    /// of a reused pool slot.
+    ///
+    /// # Safety
+    /// The block must be alive (it is `'static`), and the caller must be the
+    /// thread polling the claiming gather.
+    pub(super) unsafe fn claim(self) -> bool {
+        // SAFETY: the caller keeps the block alive.
+        let header = unsafe { self.header() };
+        if !header.parent.reopen() {
+            return false;
+        }
+        // The last owner may have left marks, a paused cursor, or (after a
+        // panic in a drain) marks below cleared parent bits. Clear every
+        // word, top level first: a stale mark racing with this then either
+        // lands in a word already cleared and walks up to words already
+        // cleared too (so the invariant holds: it wakes the new task once),
+        // or is cleared with its parent bit (nothing left behind). Cleared
+        // bottom-up instead, a mark could set a low word and then lose its
+        // parent bit to the clearing: a later mark in that word would stop
+        // there and wake nobody.
+        for level in (0..header.levels).rev() {
+            let start = header.level_start[level];
+            let end = if level + 1 < header.levels {
+                header.level_start[level + 1]
+            } else {
+                header.total_words
+            };
+            for index in start..end {
+                // SAFETY: `index < total_words`; the block is alive.
+                unsafe { self.word(index) }.swap(0, Ordering::AcqRel);
+            }
+        }
+        // SAFETY: the reopen made this thread the block's poller; the last
+        // owner's uses of the cursor happened before its close, which the
+        // reopen acquired.
+        header
+            .cursor
+            .with_mut(|cursor| unsafe { (*cursor).depth = 0 });
+        // SAFETY: the block holds its own reference for good.
+        unsafe { self.acquire() };
+        true
+    }
+
+    /// Whether a caller-owned block is free for a gather to claim.
+    ///
+    /// # Safety
+    /// The block must be alive.
+    pub(super) unsafe fn is_free(self) -> bool {
+        // SAFETY: the caller keeps the block alive.
+        unsafe { self.header() }.parent.is_free()
+    }
+
+    /// The block's capacity, in slots.
+    ///
+    /// # Safety
+    /// The block must be alive.
+    pub(super) unsafe fn len(self) -> usize {
+        // SAFETY: the caller keeps the block alive.
+        unsafe { self.header() }.len
     }
 
     /// # Safety
     /// No reference to the block may remain.
+    #[cfg(feature = "alloc")]
     unsafe fn free(self) {
         let base = self.0.as_ptr();
         // SAFETY: the block is initialised and no longer shared; the header is

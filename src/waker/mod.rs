@@ -39,32 +39,40 @@
 //! and its `clone` creates the block and returns a real child waker.
 
 use core::fmt;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::task::Waker;
 
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 mod block;
 #[cfg(all(feature = "test-util", target_has_atomic = "ptr"))]
 pub(crate) mod lock;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 mod parent;
+#[cfg(target_has_atomic = "ptr")]
+mod static_slots;
 
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 pub(crate) use block::Visit;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 use block::{Header, SetPtr, CHILD_VTABLE};
+#[cfg(target_has_atomic = "ptr")]
+pub use static_slots::ChildWakers;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+use crate::sync::AtomicUsize;
+#[cfg(target_has_atomic = "ptr")]
+use crate::sync::{AtomicPtr, Ordering};
+#[cfg(target_has_atomic = "ptr")]
 use core::ptr::{self, NonNull};
+#[cfg(target_has_atomic = "ptr")]
+use core::task::RawWaker;
 #[cfg(feature = "alloc")]
-use core::task::{RawWaker, RawWakerVTable};
+use core::task::RawWakerVTable;
 
 /// What a drain's visitor wants next.
-#[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
+#[cfg(not(target_has_atomic = "ptr"))]
 pub(crate) enum Visit<B> {
     /// Go on to the next slot.
     Next,
@@ -82,9 +90,14 @@ pub(crate) struct Wakers {
     #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
     resume: usize,
     /// The shared block, or null until a child first clones or wakes its
-    /// waker. Holds one counted reference while non-null.
-    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    /// waker (or, for caller-owned wakers, until they are claimed at the
+    /// first poll). Holds one counted reference while non-null.
+    #[cfg(target_has_atomic = "ptr")]
     set: AtomicPtr<Header>,
+    /// Caller-owned wakers to claim at the first poll, or null
+    /// ([`ChildWakers`]); `'static`.
+    #[cfg(target_has_atomic = "ptr")]
+    given: AtomicPtr<Header>,
     /// The slot being polled with the inline waker.
     #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     first_poll: AtomicUsize,
@@ -98,7 +111,7 @@ impl fmt::Debug for Wakers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("Wakers");
         out.field("slots", &self.slots);
-        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        #[cfg(target_has_atomic = "ptr")]
         out.field("allocated", &!self.set.load(Ordering::Relaxed).is_null());
         out.finish_non_exhaustive()
     }
@@ -110,8 +123,10 @@ impl Wakers {
             slots: 0,
             #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
             resume: 0,
-            #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+            #[cfg(target_has_atomic = "ptr")]
             set: AtomicPtr::new(ptr::null_mut()),
+            #[cfg(target_has_atomic = "ptr")]
+            given: AtomicPtr::new(ptr::null_mut()),
             #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
             first_poll: AtomicUsize::new(0),
             #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -119,16 +134,45 @@ impl Wakers {
         }
     }
 
+    /// Hands the gather caller-owned wakers, to claim at its first poll.
+    /// Before the first poll only.
+    #[cfg(target_has_atomic = "ptr")]
+    pub(crate) fn give<const N: usize>(&mut self, wakers: &'static ChildWakers<N>) {
+        debug_assert!(self.set.load(Ordering::Relaxed).is_null());
+        self.given
+            .store(wakers.block().0.as_ptr(), Ordering::Relaxed);
+    }
+
     /// Sizes the bookkeeping for `slots` slots, at the gather's first poll,
-    /// before any slot is polled.
+    /// before any slot is polled; claims the caller-owned wakers it was
+    /// given, if they are free (else it does without them, see
+    /// [`ChildWakers`]).
     pub(crate) fn set_slots(&mut self, slots: usize) {
         self.slots = slots;
+        #[cfg(target_has_atomic = "ptr")]
+        if let Some(given) = NonNull::new(self.given.load(Ordering::Relaxed)).map(SetPtr) {
+            // SAFETY: given blocks are `'static`; this is the thread polling
+            // the gather, at its first poll.
+            unsafe {
+                debug_assert!(slots <= given.len(), "checked by the types");
+                if given.claim() {
+                    // The claim's reference is the gather's.
+                    self.set.store(given.0.as_ptr(), Ordering::Release);
+                }
+            }
+        }
     }
 
     /// Whether every slot is polled at every gather poll (no per-child
-    /// wakers on this build).
-    pub(crate) const fn polls_all(&self) -> bool {
-        !cfg!(all(feature = "alloc", target_has_atomic = "ptr"))
+    /// wakers on this build, or, without `alloc`, none given or claimed).
+    #[inline]
+    pub(crate) fn polls_all(&self) -> bool {
+        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        return false;
+        #[cfg(all(not(feature = "alloc"), target_has_atomic = "ptr"))]
+        return self.get().is_none();
+        #[cfg(not(target_has_atomic = "ptr"))]
+        return true;
     }
 
     /// Starts a gather poll: registers the gather's waker (before the drain,
@@ -136,37 +180,40 @@ impl Wakers {
     #[inline]
     pub(crate) fn begin_poll(&self, waker: &Waker) {
         #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-        {
-            self.parent
-                .store(ptr::from_ref(waker).cast_mut(), Ordering::Relaxed);
-            if let Some(set) = self.get() {
-                // SAFETY: `self` holds a reference to the block, and this is
-                // the thread polling the gather.
-                unsafe { set.header().parent.register(waker) };
-            }
+        self.parent
+            .store(ptr::from_ref(waker).cast_mut(), Ordering::Relaxed);
+        #[cfg(target_has_atomic = "ptr")]
+        if let Some(set) = self.get() {
+            // SAFETY: `self` holds a reference to the block, and this is
+            // the thread polling the gather.
+            unsafe { set.header().parent.register(waker) };
         }
-        #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
+        #[cfg(not(target_has_atomic = "ptr"))]
         let _ = waker;
     }
 
     /// Whether the last drain paused part-way, so that the next one goes on
     /// with it (and leaves the slots woken since for the one after).
     pub(crate) fn drain_paused(&self) -> bool {
-        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-        {
+        #[cfg(target_has_atomic = "ptr")]
+        if let Some(set) = self.get() {
             // SAFETY: `self` holds a reference to the block, and this is the
             // thread polling the gather.
-            self.get().is_some_and(|set| unsafe { set.is_paused() })
+            return unsafe { set.is_paused() };
         }
+        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        return false;
         #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
-        {
-            self.resume != 0
-        }
+        return self.resume != 0;
     }
 
     /// Visits the slots to poll, in ascending order, each with the waker to
     /// poll it with, until `visit` stops: with per-child wakers, the slots
-    /// woken since the last drain; without, every slot below `upto`. Returns
+    /// woken since the last drain; without, every slot below `upto`.
+    ///
+    /// With caller-owned wakers a woken slot may be one the gather has not
+    /// started, or past its slots: a stale waker of the block's last owner
+    /// marked it (see [`ChildWakers`]). Visitors skip slots not started. Returns
     /// what `visit` stopped with. A pause keeps the slots not yet visited for
     /// the next drain.
     #[inline]
@@ -176,19 +223,22 @@ impl Wakers {
         upto: usize,
         mut visit: impl FnMut(usize, &Waker) -> Visit<B>,
     ) -> Option<B> {
-        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-        {
-            let _ = (parent, upto);
-            let set = self.get()?;
+        #[cfg(target_has_atomic = "ptr")]
+        if let Some(set) = self.get() {
             // SAFETY: `self` holds a reference to the block for the whole
             // drain; the slots it yields were marked through child wakers of
             // this block, so are `< len`.
-            unsafe {
+            return unsafe {
                 set.drain(&mut |slot| {
                     let waker = BorrowedWaker::child(set, slot);
                     visit(slot, &waker)
                 })
-            }
+            };
+        }
+        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        {
+            let _ = (parent, upto);
+            None
         }
         #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
         {
@@ -217,11 +267,17 @@ impl Wakers {
     #[inline]
     pub(crate) fn waker_for<'a>(&'a self, slot: usize, parent: &'a Waker) -> BorrowedWaker<'a> {
         debug_assert!(slot < self.slots);
+        #[cfg(all(not(feature = "alloc"), target_has_atomic = "ptr"))]
+        return match self.get() {
+            // SAFETY: `self` holds a reference; `slot < slots <= len`.
+            Some(set) => unsafe { BorrowedWaker::child(set, slot) },
+            None => BorrowedWaker::Parent(parent),
+        };
         #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
         {
             let _ = parent;
             match self.get() {
-                // SAFETY: `self` holds a reference; `slot < len`.
+                // SAFETY: `self` holds a reference; `slot < slots <= len`.
                 Some(set) => unsafe { BorrowedWaker::child(set, slot) },
                 None => {
                     self.first_poll.store(slot, Ordering::Relaxed);
@@ -234,7 +290,7 @@ impl Wakers {
                 }
             }
         }
-        #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
+        #[cfg(not(target_has_atomic = "ptr"))]
         BorrowedWaker::Parent(parent)
     }
 
@@ -245,7 +301,7 @@ impl Wakers {
         // Only this thread (holding `&mut self`) could have stored the block,
         // or an inline waker during one of its polls, so a plain load sees
         // it; the rest is paid only when there is a block.
-        #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+        #[cfg(target_has_atomic = "ptr")]
         if !self.set.load(Ordering::Relaxed).is_null() {
             self.release_block();
         }
@@ -253,7 +309,7 @@ impl Wakers {
 
     /// [`close`](Self::close) with a block: out of line, so that a gather
     /// that never made one pays one load.
-    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    #[cfg(target_has_atomic = "ptr")]
     #[inline(never)]
     fn release_block(&mut self) {
         // The swap, a locked instruction, rather than `get_mut`, which
@@ -273,7 +329,7 @@ impl Wakers {
     }
 }
 
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(target_has_atomic = "ptr")]
 impl Wakers {
     #[inline]
     fn get(&self) -> Option<SetPtr> {
@@ -283,6 +339,7 @@ impl Wakers {
     }
 
     /// The block, created now if no child has needed it yet.
+    #[cfg(feature = "alloc")]
     fn ensure_set(&self) -> SetPtr {
         if let Some(set) = self.get() {
             return set;
@@ -370,7 +427,7 @@ pub(crate) fn noop() -> Waker {
 /// A waker lent for one child poll, without a counted reference of its own.
 pub(crate) enum BorrowedWaker<'a> {
     /// A child waker (or the inline one), never dropped through its vtable.
-    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    #[cfg(target_has_atomic = "ptr")]
     Own(ManuallyDrop<Waker>, core::marker::PhantomData<&'a Wakers>),
     /// The gather's own waker (poll-all).
     #[allow(dead_code)]
@@ -378,7 +435,7 @@ pub(crate) enum BorrowedWaker<'a> {
 }
 
 impl BorrowedWaker<'_> {
-    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    #[cfg(target_has_atomic = "ptr")]
     #[inline]
     fn owned(waker: Waker) -> Self {
         BorrowedWaker::Own(ManuallyDrop::new(waker), core::marker::PhantomData)
@@ -386,7 +443,7 @@ impl BorrowedWaker<'_> {
 
     /// # Safety
     /// The caller holds a reference to `set` for the borrow, and `slot < len`.
-    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+    #[cfg(target_has_atomic = "ptr")]
     #[inline]
     unsafe fn child(set: SetPtr, slot: usize) -> Self {
         // SAFETY: the child vtable's contract holds for `entry(slot)`; the
@@ -404,7 +461,7 @@ impl Deref for BorrowedWaker<'_> {
     #[inline]
     fn deref(&self) -> &Waker {
         match self {
-            #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+            #[cfg(target_has_atomic = "ptr")]
             BorrowedWaker::Own(waker, _) => waker,
             BorrowedWaker::Parent(waker) => waker,
         }

@@ -67,12 +67,54 @@ pub(super) struct ParentWaker {
 }
 
 impl ParentWaker {
+    #[cfg(feature = "alloc")]
     pub(super) fn new(waker: Option<Waker>) -> Self {
         ParentWaker {
             state: AtomicUsize::new(WAITING),
             current: UnsafeCell::new(waker),
             next: UnsafeCell::new(None),
         }
+    }
+
+    crate::sync::const_unless_loom! {
+        /// A parent waker that no gather owns yet: closed, as a finished
+        /// gather leaves it, until [`reopen`](Self::reopen) claims it (the
+        /// state of caller-owned, reusable wakers, `static_slots.rs`).
+        pub(super) fn closed() -> Self {
+            ParentWaker {
+                state: AtomicUsize::new(CLOSED),
+                current: UnsafeCell::new(None),
+                next: UnsafeCell::new(None),
+            }
+        }
+    }
+
+    /// Claims a closed parent waker for a new gather, which then registers
+    /// its waker as usual. Fails if it is open (another gather owns it) or a
+    /// wake that began before the close is still under way (it may yet drop
+    /// the old gather's waker, see `LetGo`): the caller then does without.
+    ///
+    /// Never waits: a wake under way may be the very frame that polls the
+    /// claiming gather (an executor that polls inside `wake`).
+    ///
+    /// Acquire on success: the last owner's close (a release) happens
+    /// before, and with it every use it made of the block's cells.
+    pub(super) fn reopen(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        // Only notes may remain: an AGAIN left by a wake turned away after
+        // the close, which concerns the old gather alone.
+        if state & !AGAIN != CLOSED {
+            return false;
+        }
+        self.state
+            .compare_exchange(state, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether no gather owns this parent waker (closed, and no wake under
+    /// way that began before).
+    pub(super) fn is_free(&self) -> bool {
+        self.state.load(Ordering::Acquire) & !AGAIN == CLOSED
     }
 
     /// Makes `new` the waker to wake; costs no atomic read-modify-write if it
@@ -323,10 +365,31 @@ impl LetGo<'_> {
 impl Drop for LetGo<'_> {
     fn drop(&mut self) {
         let parent = self.parent;
-        if parent.state.fetch_and(!(WAKING | AGAIN), Ordering::AcqRel) & CLOSED != 0 {
-            // SAFETY: `close` saw WAKING and left `current` to us; no other
-            // wake takes WAKING once CLOSED is set, and `close` took `next`.
-            drop(parent.current.with_mut(|slot| unsafe { (*slot).take() }));
+        let mut state = parent.state.load(Ordering::Acquire);
+        loop {
+            if state & CLOSED != 0 {
+                // SAFETY: `close` saw WAKING and left `current` to us; no
+                // other wake takes WAKING once CLOSED is set, `close` took
+                // `next`, and no new gather can reopen the block while we
+                // hold WAKING. So the waker is taken *before* WAKING goes:
+                // once it does, a reopened block's `current` is the new
+                // gather's, and taking it then would lose its wake-ups.
+                let stale = parent.current.with_mut(|slot| unsafe { (*slot).take() });
+                parent.state.fetch_and(!(WAKING | AGAIN), Ordering::AcqRel);
+                drop(stale);
+                return;
+            }
+            // Not closed: let go, unless the gather closes meanwhile (then
+            // the exchange fails and the waker is ours to drop, above).
+            match parent.state.compare_exchange(
+                state,
+                state & !(WAKING | AGAIN),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
         }
     }
 }
