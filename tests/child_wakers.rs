@@ -415,3 +415,45 @@ fn an_iterators_gather_keeps_its_own_wakers() {
     assert!(parent.poll(gather.as_mut()).is_pending());
     assert_eq!(board.take_log(), [0, 1, 2, 1]);
 }
+
+/// A `heapless::Vec` of capacity 4 holding 2 children: the wakers have room
+/// for 4, the gather uses 2, and a stale mark of a slot past them (left by
+/// an earlier owner of 4 children) polls nobody.
+#[cfg(feature = "heapless")]
+#[test]
+fn a_heapless_vec_uses_the_first_slots_and_skips_stale_marks_past_them() {
+    static WAKERS: ChildWakers<4> = ChildWakers::new();
+    let old_board = Board::new();
+    let mut old = Box::pin(
+        safe_gather_array(std::array::from_fn::<_, 4, _>(|_| {
+            old_board.child(Plan::Wait)
+        }))
+        .wakers(&WAKERS),
+    );
+    assert!(Parent::new().poll(old.as_mut()).is_pending());
+    let stale = old_board.waker(3);
+    drop(old);
+
+    let board = Board::new();
+    let parent = Parent::new();
+    let children: heapless::Vec<_, 4> = board.children(2, Plan::Wait).into_iter().collect();
+    let mut gather = pin!(safe_gather::safe_gather_heapless(children).wakers(&WAKERS));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [0, 1]);
+    stale.wake();
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(
+        board.take_log(),
+        Vec::<usize>::new(),
+        "slot 3 holds no child"
+    );
+    board.open(1, Ok(1));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [1]);
+    board.open(0, Ok(0));
+    let Poll::Ready(Ok(outputs)) = parent.poll(gather.as_mut()) else {
+        panic!("every child has finished");
+    };
+    assert_eq!(board.take_log(), [0]);
+    assert_eq!(values(&outputs), [0, 1]);
+}

@@ -442,7 +442,8 @@ pub trait UnorderedChildren:
 }
 
 /// [`Children`] whose number is fixed before the first poll and at most
-/// `N`: arrays of `N` and tuples of `N` futures. They can be given
+/// `N`: arrays of `N` and tuples of `N` futures, and a `heapless::Vec` of
+/// capacity `N` (feature `heapless`). They can be given
 /// caller-owned per-child wakers with room for `N`
 /// ([`SafeGather::wakers`](super::SafeGather::wakers)). Sealed.
 ///
@@ -474,6 +475,10 @@ pub trait AtMost<const N: usize>: Children {}
 
 #[cfg(target_has_atomic = "ptr")]
 impl<F: TryFuture, const N: usize> AtMost<N> for [F; N] {}
+
+/// Up to `N` children, as many as the vector holds at the first poll.
+#[cfg(all(feature = "heapless", target_has_atomic = "ptr"))]
+impl<F: TryFuture, const N: usize> AtMost<N> for heapless::Vec<F, N> {}
 
 #[cfg(target_has_atomic = "ptr")]
 macro_rules! tuple_at_most {

@@ -431,7 +431,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// gather at a time"): nothing is lost but the per-child polling.
     ///
     /// `N` is the number of children: an array of `N` or a tuple of `N`
-    /// futures ([`AtMost`]).
+    /// futures, or the capacity of a `heapless::Vec` ([`AtMost`]).
     ///
     /// # Panics
     ///
