@@ -17,7 +17,7 @@
 
 use core::convert::Infallible;
 use core::fmt;
-use core::future::{pending, Future};
+use core::future::{pending, poll_fn, Future};
 use core::ops::RangeInclusive;
 use core::pin::pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +28,9 @@ use embassy_executor::Spawner;
 use embassy_time::{Instant, Timer};
 use safe_gather::heapless;
 use safe_gather::safe_gather_heapless;
-use safe_gather::{safe_gather, safe_gather_array, EmbassyTimer, GatherError, SlotError};
+use safe_gather::{
+    safe_gather, safe_gather_array, ChildWakers, EmbassyTimer, GatherError, SlotError,
+};
 use safe_gather_firmware::board;
 use safe_gather_firmware::probe::{gated_child, Counter, DropToken, Gate};
 
@@ -454,6 +456,156 @@ async fn polls_per_wake<G: BuildGather>(
     );
 }
 
+/// With caller-owned per-child wakers, no heap: each wake polls the one
+/// child it names.
+struct PerChildWakers;
+
+static GATED_WAKERS: ChildWakers<GATED> = ChildWakers::new();
+
+impl BuildGather for PerChildWakers {
+    fn build<C>(
+        children: [C; GATED],
+    ) -> impl Future<Output = Result<[usize; GATED], GatherError<Infallible>>>
+    where
+        C: Future<Output = Result<usize, Infallible>>,
+    {
+        safe_gather_array(children).wakers(&GATED_WAKERS)
+    }
+}
+
+// Fail-fast, timeouts and deadlines with per-child wakers. Their children
+// wait on gates, not on embassy timers: embassy's integrated timer queue
+// takes only the executor's own wakers (see `ChildWakers`, "On embassy").
+// The gates open from another task, on embassy's timer.
+
+static SIGNALS: [Gate; 4] = [const { Gate::new() }; 4];
+static SIGNAL_WAKES: Counter = Counter::new();
+static FOUR_WAKERS: ChildWakers<4> = ChildWakers::new();
+static THREE_WAKERS: ChildWakers<3> = ChildWakers::new();
+
+/// A child: once `gate` opens, `outcome`.
+async fn signalled<T>(
+    gate: usize,
+    outcome: Result<T, Fault>,
+    _token: DropToken,
+) -> Result<T, Fault> {
+    poll_fn(|cx| SIGNALS[gate].poll_open(cx)).await;
+    FINISHED.add();
+    outcome
+}
+
+/// Opens `SIGNALS[gate]` after each `ms`, in turn.
+#[embassy_executor::task(pool_size = 2)]
+async fn open_signals(plan: &'static [(usize, u64)]) {
+    for &(gate, ms) in plan {
+        Timer::after_millis(ms).await;
+        SIGNALS[gate].open(&SIGNAL_WAKES);
+    }
+}
+
+fn fresh_signals(spawner: Spawner, plan: &'static [(usize, u64)]) {
+    fresh();
+    SIGNALS.iter().for_each(Gate::reset);
+    SIGNAL_WAKES.reset();
+    spawner.spawn(open_signals(plan).expect("a signal opener is free"));
+}
+
+async fn per_child_wakers_fail_fast_within_a_timeout(spawner: Spawner) {
+    // Child 0 answers at 5 ms, child 1 fails at 10 ms; 2 and 3 never answer.
+    fresh_signals(spawner, &[(0, 5), (1, 5)]);
+    let start = Instant::now();
+    let mut gather = pin!(safe_gather_array([
+        signalled(0, Ok(0_u32), token()),
+        signalled(1, Err("unplugged"), token()),
+        signalled(2, Ok(2), token()),
+        signalled(3, Ok(3), token()),
+    ])
+    .wakers(&FOUR_WAKERS)
+    .timeout_with(EmbassyTimer, Duration::from_millis(50)));
+    let outcome = gather.as_mut().await;
+    let took = ms_since(start);
+    let (dropped, in_use) = (DROPPED.get(), FOUR_WAKERS.in_use());
+    verdict(
+        "safe_gather_array of 4 .wakers(&ChildWakers<4>) .timeout(50 ms), child 1 fails at 10 ms",
+        outcome
+            == Err(GatherError::Failed {
+                index: 1,
+                error: "unplugged",
+            })
+            && (10..15).contains(&took)
+            && dropped == 4
+            && !in_use,
+        format_args!(
+            "{outcome:?} after {took} ms, {dropped} of 4 dropped on return, wakers in use: {in_use}"
+        ),
+    );
+}
+
+async fn per_child_wakers_time_out() {
+    // Nothing opens: the timeout fires with every child pending.
+    fresh();
+    SIGNALS.iter().for_each(Gate::reset);
+    let start = Instant::now();
+    let mut gather = pin!(safe_gather_array([
+        signalled(0, Ok(0_u32), token()),
+        signalled(1, Ok(1), token()),
+        signalled(2, Ok(2), token()),
+        signalled(3, Ok(3), token()),
+    ])
+    .wakers(&FOUR_WAKERS)
+    .timeout_with(EmbassyTimer, Duration::from_millis(20)));
+    let outcome = gather.as_mut().await;
+    let took = ms_since(start);
+    let (dropped, in_use) = (DROPPED.get(), FOUR_WAKERS.in_use());
+    verdict(
+        "safe_gather_array of 4 .wakers(&ChildWakers<4>) .timeout(20 ms), none answers",
+        outcome
+            == Err(GatherError::TimedOut {
+                completed: 0,
+                pending: 4,
+            })
+            && (20..25).contains(&took)
+            && dropped == 4
+            && !in_use,
+        format_args!(
+            "{outcome:?} after {took} ms, {dropped} of 4 dropped on return, wakers in use: {in_use}"
+        ),
+    );
+}
+
+async fn per_child_wakers_settled_tuple_cut_off_at_a_deadline(spawner: Spawner) {
+    // Child 0 answers at 5 ms, child 1 fails at 10 ms, child 2 never.
+    fresh_signals(spawner, &[(0, 5), (1, 5)]);
+    let start = Instant::now();
+    let deadline = start + embassy_time::Duration::from_millis(30);
+    let mut gather = pin!(safe_gather!(
+        signalled(0, Ok(1_u8), token()),
+        signalled(1, Err::<u16, _>("overheated"), token()),
+        signalled(2, Ok("late"), token()),
+    )
+    .wakers(&THREE_WAKERS)
+    .settled()
+    .deadline(Timer::at(deadline)));
+    let outcomes = gather.as_mut().await;
+    let took = ms_since(start);
+    let (dropped, in_use) = (DROPPED.get(), THREE_WAKERS.in_use());
+    verdict(
+        "safe_gather!(3) .wakers(&ChildWakers<3>) .settled().deadline(Timer::at(+30 ms))",
+        outcomes
+            == (
+                Ok(1),
+                Err(SlotError::Failed("overheated")),
+                Err(SlotError::TimedOut),
+            )
+            && (30..35).contains(&took)
+            && dropped == 3
+            && !in_use,
+        format_args!(
+            "{outcomes:?} after {took} ms, {dropped} of 3 dropped on return, wakers in use: {in_use}"
+        ),
+    );
+}
+
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     board::init();
@@ -480,15 +632,16 @@ async fn main(spawner: Spawner) {
     .await;
     heapless_vec_gathers_a_run_time_number_of_children().await;
 
-    // ==== More checks go here =========================================
-    // * Heap-free per-child wakers (SPEC §9): a `BuildGather` that gives
-    //   `safe_gather_array` caller-owned `'static` waker storage, then
-    //   `polls_per_wake::<PerChildWakers>(spawner, "per-child wakers",
-    //   GATED..=GATED).await`: exactly one poll per wake. Children polled
-    //   with such wakers cannot sleep on embassy's integrated timer queue
-    //   (it accepts only the executor's wakers); timer checks with them
-    //   need embassy-time's `generic-queue-N` feature in Cargo.toml.
-    // ===================================================================
+    // Caller-owned per-child wakers: exactly one poll per wake.
+    polls_per_wake::<PerChildWakers>(
+        spawner,
+        "per-child wakers (ChildWakers<8>, no heap)",
+        GATED..=GATED,
+    )
+    .await;
+    per_child_wakers_fail_fast_within_a_timeout(spawner).await;
+    per_child_wakers_time_out().await;
+    per_child_wakers_settled_tuple_cut_off_at_a_deadline(spawner).await;
 
     let (passed, failed) = (PASSED.get(), FAILED.get());
     hprintln!("firmware: {} passed, {} failed", passed, failed);
