@@ -35,6 +35,7 @@ fn outputs_come_in_input_order_when_children_finish_out_of_order() {
     let parent = Parent::new();
     let mut gather = pin!(safe_gather_heapless(children::<8>(&board, 5, Plan::Wait)));
     assert_eq!(gather.len(), 5);
+    assert!(!gather.is_empty());
     assert!(parent.poll(gather.as_mut()).is_pending());
     assert_eq!(
         board.all_polls(),
@@ -411,10 +412,15 @@ fn settled_unordered_with_a_deadline_reports_each_child_cut_off() {
     assert_eq!(next(stream.as_mut()), Poll::Ready(Some((2, Ok(2)))));
     assert_eq!(stream.size_hint(), (3, Some(3)));
     timer.advance(Duration::from_secs(1));
+    // The poll that sees the deadline hands out the first child cut off, and
+    // counts the rest.
     let mut cut_off = Vec::new();
+    let mut left = Vec::new();
     while let Poll::Ready(Some(item)) = next(stream.as_mut()) {
         cut_off.push(item);
+        left.push(stream.size_hint());
     }
+    assert_eq!(left, [(2, Some(2)), (1, Some(1)), (0, Some(0))]);
     assert_eq!(
         cut_off,
         [
