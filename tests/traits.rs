@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use futures::future::FusedFuture;
 use safe_gather::deadline::{SleepDeadline, TimerDeadline};
-use safe_gather::gather::{FailFast, Iter, Settled};
+use safe_gather::gather::{FailFast, Iter, Settled, WithWakers};
 use safe_gather::{safe_gather, safe_gather_array, FuturesTimer, SafeGather};
 
 /// Whether `$ty` implements `$trait`, as a `const bool`: the inherent
@@ -122,6 +122,17 @@ fn vec_gathers_are_unpin_whatever_their_children() {
     assert!(implements!(SafeGather<VecOf<Pinned>>: Unpin));
     assert!(implements!(SafeGather<VecOf<Pinned>, Settled>: Unpin));
     assert!(implements!(SafeGather<VecOf<Pinned>, FailFast, TimerDeadline<FuturesTimer>>: Unpin));
+}
+
+#[test]
+fn caller_owned_wakers_change_neither_send_sync_nor_unpin() {
+    assert!(implements!(SafeGather<WithWakers<[Plain; 3]>>: Send));
+    assert!(implements!(SafeGather<WithWakers<(Plain, Plain)>>: Sync));
+    assert!(implements!(SafeGather<WithWakers<[Plain; 2]>>: Unpin));
+    assert!(!implements!(SafeGather<WithWakers<[NotSend; 2]>>: Send));
+    assert!(!implements!(SafeGather<WithWakers<(NotSync, Plain)>>: Sync));
+    assert!(!implements!(SafeGather<WithWakers<(Plain, Pinned)>>: Unpin));
+    assert!(!implements!(SafeGather<WithWakers<[MakesRc; 1]>, Settled>: Send));
 }
 
 #[test]

@@ -17,7 +17,9 @@ use core::time::Duration;
 
 use embassy_futures::join::{join3, join_array};
 use embassy_time::{with_timeout, Timer};
-use safe_gather::{safe_gather, safe_gather_array, EmbassyTimer, GatherError, SlotError};
+use safe_gather::{
+    safe_gather, safe_gather_array, ChildWakers, EmbassyTimer, GatherError, SlotError,
+};
 
 /// The deadline of the cases that have one.
 pub const DEADLINE: Duration = Duration::from_millis(50);
@@ -115,6 +117,17 @@ pub async fn tuple3_alone() -> Result<(u16, u32, bool), SensorError> {
 /// Eight children of one type, all must succeed: `safe_gather_array`.
 pub fn array8_gather() -> impl Future<Output = Result<[u16; ARRAY_LEN], GatherError<SensorError>>> {
     safe_gather_array(temperatures())
+}
+
+/// The wakers of [`array8_wakers`], in static RAM.
+pub static ARRAY8_WAKERS: ChildWakers<ARRAY_LEN> = ChildWakers::new();
+
+/// [`array8_gather`] with caller-owned per-child wakers, so that a wake polls
+/// only its child. (Measured, never run: children sleeping on embassy's
+/// integrated timer queue would need its `generic-queue-N` feature with
+/// per-child wakers, see `ChildWakers`.)
+pub fn array8_wakers() -> impl Future<Output = Result<[u16; ARRAY_LEN], GatherError<SensorError>>> {
+    safe_gather_array(temperatures()).wakers(&ARRAY8_WAKERS)
 }
 
 /// The same job with `join_array`, then the first error in index order.

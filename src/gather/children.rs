@@ -20,6 +20,9 @@ use crate::storage::HeaplessStorage;
 use crate::storage::{ArrayStorage, Storage, TryStorage, UnorderedStorage};
 #[cfg(feature = "alloc")]
 use crate::storage::{IterSource, IterStorage, StreamSource, StreamStorage};
+#[cfg(target_has_atomic = "ptr")]
+use crate::waker::CallerWakers;
+use crate::waker::{OwnWakers, WakeMode};
 
 mod sealed {
     pub trait Sealed {}
@@ -70,7 +73,13 @@ pub trait Children: sealed::Sealed {
         Storage = Self::Storage,
         Settled = Self::Settled,
         SettledTimed = Self::SettledTimed,
+        Wakes = Self::Wakes,
     >;
+
+    /// Where the children get their wakers: their gather's own, or
+    /// caller-owned ones ([`WithWakers`]).
+    #[doc(hidden)]
+    type Wakes: WakeMode;
 
     #[doc(hidden)]
     fn into_storage(self) -> Self::Storage;
@@ -196,6 +205,7 @@ where
     type SettledTimed = <IterStorage<I> as Storage>::SettledTimed;
     type Storage = IterStorage<I>;
     type Limited = Self;
+    type Wakes = OwnWakers;
 
     fn into_storage(self) -> IterStorage<I> {
         IterStorage::new(IterSource(self.0))
@@ -282,6 +292,7 @@ where
     type SettledTimed = <StreamStorage<S> as Storage>::SettledTimed;
     type Storage = StreamStorage<S>;
     type Limited = FromStream<S, Limited>;
+    type Wakes = OwnWakers;
 
     fn into_storage(self) -> StreamStorage<S> {
         StreamStorage::new(StreamSource::new(self.0))
@@ -326,6 +337,7 @@ impl<F: TryFuture, const N: usize> Children for [F; N] {
     type SettledTimed = <ArrayStorage<F, N> as Storage>::SettledTimed;
     type Storage = ArrayStorage<F, N>;
     type Limited = Self;
+    type Wakes = OwnWakers;
 
     fn into_storage(self) -> ArrayStorage<F, N> {
         ArrayStorage::new(self)
@@ -351,6 +363,7 @@ impl<F: TryFuture, const N: usize> Children for heapless::Vec<F, N> {
     type SettledTimed = <HeaplessStorage<F, N> as Storage>::SettledTimed;
     type Storage = HeaplessStorage<F, N>;
     type Limited = Self;
+    type Wakes = OwnWakers;
 
     fn into_storage(self) -> HeaplessStorage<F, N> {
         HeaplessStorage::new(self)
@@ -375,6 +388,7 @@ macro_rules! tuple_children {
             type SettledTimed = <crate::storage::$storage<$($F),+> as Storage>::SettledTimed;
             type Storage = crate::storage::$storage<$($F),+>;
             type Limited = Self;
+            type Wakes = OwnWakers;
 
             fn into_storage(self) -> Self::Storage {
                 crate::storage::$storage::new(self)
@@ -475,6 +489,55 @@ pub trait AtMost<const N: usize>: Children {}
 
 #[cfg(target_has_atomic = "ptr")]
 impl<F: TryFuture, const N: usize> AtMost<N> for [F; N] {}
+
+/// The children `K` of a gather given caller-owned per-child wakers with
+/// [`.wakers(..)`](super::SafeGather::wakers): the same children, the same
+/// outputs; only where their wakers live differs. You name it only when you
+/// write such a gather's type out.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Ready;
+/// use safe_gather::gather::{SafeGather, WithWakers};
+/// use safe_gather::ChildWakers;
+///
+/// static WAKERS: ChildWakers<2> = ChildWakers::new();
+///
+/// type Pair = SafeGather<WithWakers<[Ready<Result<u8, ()>>; 2]>>;
+///
+/// let pair: Pair = safe_gather::safe_gather_array([(); 2].map(|()| std::future::ready(Ok(1))))
+///     .wakers(&WAKERS);
+/// # futures::executor::block_on(async { assert_eq!(pair.await, Ok([1, 1])); });
+/// ```
+#[cfg(target_has_atomic = "ptr")]
+#[derive(Debug)]
+pub struct WithWakers<K>(K);
+
+#[cfg(target_has_atomic = "ptr")]
+impl<K: Children> sealed::Sealed for WithWakers<K> {}
+
+#[cfg(target_has_atomic = "ptr")]
+impl<K: Children> Children for WithWakers<K> {
+    type Settled = K::Settled;
+    type SettledTimed = K::SettledTimed;
+    type Storage = K::Storage;
+    type Limited = WithWakers<K::Limited>;
+    type Wakes = CallerWakers;
+
+    fn into_storage(self) -> K::Storage {
+        self.0.into_storage()
+    }
+}
+
+#[cfg(target_has_atomic = "ptr")]
+impl<K: Bounded> Bounded for WithWakers<K> {}
+
+#[cfg(target_has_atomic = "ptr")]
+impl<K: UnorderedChildren> UnorderedChildren for WithWakers<K> {
+    type Ok = <K as UnorderedChildren>::Ok;
+    type Error = <K as UnorderedChildren>::Error;
+}
 
 /// Up to `N` children, as many as the vector holds at the first poll.
 #[cfg(all(feature = "heapless", target_has_atomic = "ptr"))]

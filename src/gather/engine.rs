@@ -29,7 +29,7 @@ use core::pin::Pin;
 use core::task::{Context, Waker};
 
 use crate::storage::{Finished, Polled, Schedule, Start, Storage};
-use crate::waker::{Visit, Wakers};
+use crate::waker::{Visit, WakeMode, Wakers};
 
 /// The child polls a gather poll may make unless
 /// [`.poll_budget(n)`](super::SafeGather::poll_budget) says otherwise.
@@ -158,10 +158,10 @@ impl Run {
     }
 
     /// One round (see the module docs).
-    pub(crate) fn round<S: Storage>(
+    pub(crate) fn round<S: Storage, W: WakeMode>(
         &mut self,
         storage: Pin<&mut S>,
-        wakers: &mut Wakers,
+        wakers: &mut Wakers<W>,
         cx: &mut Context<'_>,
         rules: Rules,
     ) -> RoundEnd {
@@ -189,10 +189,10 @@ impl Run {
         }
     }
 
-    fn direct_round<S: Storage>(
+    fn direct_round<S: Storage, W: WakeMode>(
         &mut self,
         mut storage: Pin<&mut S>,
-        wakers: &mut Wakers,
+        wakers: &mut Wakers<W>,
         parent: &Waker,
         rules: Rules,
     ) -> RoundEnd {
@@ -293,10 +293,10 @@ impl Run {
         }
     }
 
-    fn queued_round<S: Storage>(
+    fn queued_round<S: Storage, W: WakeMode>(
         &mut self,
         mut storage: Pin<&mut S>,
-        wakers: &mut Wakers,
+        wakers: &mut Wakers<W>,
         parent: &Waker,
         rules: Rules,
     ) -> RoundEnd {
@@ -409,10 +409,10 @@ impl Run {
     /// stream counts against the budget, and once the stream has said "not
     /// now" it is not asked again in this round. Returns whether the budget
     /// stopped it with the stream perhaps holding more.
-    fn top_up<S: Storage>(
+    fn top_up<S: Storage, W: WakeMode>(
         &mut self,
         mut storage: Pin<&mut S>,
-        wakers: &Wakers,
+        wakers: &Wakers<W>,
         parent: &Waker,
         budget: &mut usize,
         source_later: &mut bool,

@@ -37,8 +37,9 @@ mod engine;
 mod keep;
 mod unordered;
 
+pub use crate::waker::{CallerWakers, OwnWakers, WakeMode};
 #[cfg(target_has_atomic = "ptr")]
-pub use children::AtMost;
+pub use children::{AtMost, WithWakers};
 pub use children::{Bounded, Children, Limited, TryChildren, Unlimited, UnorderedChildren};
 #[cfg(feature = "alloc")]
 pub use children::{FromStream, Iter};
@@ -170,7 +171,7 @@ pin_project! {
     pub struct SafeGather<K: Children, M = FailFast, D = NoDeadline> {
         // Declared (so dropped) first: a dropped gather stops waking its task
         // before any child's `Drop` can wake it.
-        wakers: Wakers,
+        wakers: Wakers<K::Wakes>,
         #[pin]
         storage: K::Storage,
         #[pin]
@@ -206,7 +207,13 @@ enum Step {
 }
 
 impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
-    fn from_parts(storage: K::Storage, deadline: D, run: Run, wakers: Wakers, mode: M) -> Self {
+    fn from_parts(
+        storage: K::Storage,
+        deadline: D,
+        run: Run,
+        wakers: Wakers<K::Wakes>,
+        mode: M,
+    ) -> Self {
         SafeGather {
             storage,
             deadline,
@@ -460,13 +467,23 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// ```
     #[cfg(target_has_atomic = "ptr")]
     #[track_caller]
-    pub fn wakers<const N: usize>(mut self, wakers: &'static ChildWakers<N>) -> Self
+    pub fn wakers<const N: usize>(
+        self,
+        wakers: &'static ChildWakers<N>,
+    ) -> SafeGather<WithWakers<K>, M, D>
     where
         K: AtMost<N>,
     {
         self.assert_unpolled("wakers");
-        self.wakers.give(wakers);
-        self
+        let mut given = Wakers::new();
+        given.give(wakers);
+        SafeGather {
+            storage: self.storage,
+            deadline: self.deadline,
+            run: self.run,
+            wakers: given,
+            mode: self.mode,
+        }
     }
 
     /// The number of children: for an iterator, those taken from it so far

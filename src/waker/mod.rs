@@ -82,8 +82,43 @@ pub(crate) enum Visit<B> {
     PauseBefore(B),
 }
 
+/// Where a gather's children get their wakers, chosen by the kind of
+/// children: [`OwnWakers`] for every kind, [`CallerWakers`] once
+/// [`.wakers(..)`](crate::SafeGather::wakers) gave them storage. A type, not
+/// a flag, so that a build without `alloc` links the per-child wake code only
+/// into the gathers that use it. Sealed.
+pub trait WakeMode: sealed::Sealed + 'static {
+    #[doc(hidden)]
+    const CALLER_OWNED: bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The children's wakers are the gather's own: a heap block of per-child
+/// wakers with `alloc` (on targets with compare-and-swap atomics), the task's
+/// waker for every child without.
+#[derive(Debug)]
+pub struct OwnWakers;
+
+/// The children's wakers are in caller-owned [`ChildWakers`], given with
+/// [`.wakers(..)`](crate::SafeGather::wakers).
+#[derive(Debug)]
+pub struct CallerWakers;
+
+impl sealed::Sealed for OwnWakers {}
+impl sealed::Sealed for CallerWakers {}
+impl WakeMode for OwnWakers {
+    const CALLER_OWNED: bool = false;
+}
+impl WakeMode for CallerWakers {
+    const CALLER_OWNED: bool = true;
+}
+
 /// The gather's side of the wake bookkeeping.
-pub(crate) struct Wakers {
+pub(crate) struct Wakers<W: WakeMode = OwnWakers> {
+    mode: core::marker::PhantomData<W>,
     /// How many slots the gather polls (set at its first poll).
     slots: usize,
     /// Poll-all only: where a paused pass resumes.
@@ -107,7 +142,7 @@ pub(crate) struct Wakers {
     parent: AtomicPtr<Waker>,
 }
 
-impl fmt::Debug for Wakers {
+impl<W: WakeMode> fmt::Debug for Wakers<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("Wakers");
         out.field("slots", &self.slots);
@@ -117,9 +152,10 @@ impl fmt::Debug for Wakers {
     }
 }
 
-impl Wakers {
+impl<W: WakeMode> Wakers<W> {
     pub(crate) fn new() -> Self {
         Wakers {
+            mode: core::marker::PhantomData,
             slots: 0,
             #[cfg(not(all(feature = "alloc", target_has_atomic = "ptr")))]
             resume: 0,
@@ -149,6 +185,10 @@ impl Wakers {
     /// [`ChildWakers`]).
     pub(crate) fn set_slots(&mut self, slots: usize) {
         self.slots = slots;
+        #[cfg(target_has_atomic = "ptr")]
+        if !W::CALLER_OWNED {
+            return;
+        }
         #[cfg(target_has_atomic = "ptr")]
         if let Some(given) = NonNull::new(self.given.load(Ordering::Relaxed)).map(SetPtr) {
             // SAFETY: given blocks are `'static`; this is the thread polling
@@ -281,7 +321,7 @@ impl Wakers {
                 Some(set) => unsafe { BorrowedWaker::child(set, slot) },
                 None => {
                     self.first_poll.store(slot, Ordering::Relaxed);
-                    let raw = RawWaker::new(ptr::from_ref(self).cast(), &INLINE_VTABLE);
+                    let raw = RawWaker::new(ptr::from_ref(self).cast(), &Self::INLINE_VTABLE);
                     // SAFETY: the inline vtable's contract is upheld: the
                     // gather is pinned while this waker is lent, and it is
                     // only lent as the `&Waker` of one child's poll (see
@@ -302,7 +342,7 @@ impl Wakers {
         // or an inline waker during one of its polls, so a plain load sees
         // it; the rest is paid only when there is a block.
         #[cfg(target_has_atomic = "ptr")]
-        if !self.set.load(Ordering::Relaxed).is_null() {
+        if self.has_block() {
             self.release_block();
         }
     }
@@ -330,12 +370,27 @@ impl Wakers {
 }
 
 #[cfg(target_has_atomic = "ptr")]
-impl Wakers {
+impl<W: WakeMode> Wakers<W> {
+    /// Whether this gather can have a block at all: always with `alloc`;
+    /// without, only with caller-owned wakers. A constant, so that without
+    /// `alloc` a gather of its own wakers links no block code.
+    const MAY_HAVE_BLOCK: bool = cfg!(feature = "alloc") || W::CALLER_OWNED;
+
     #[inline]
     fn get(&self) -> Option<SetPtr> {
+        if !Self::MAY_HAVE_BLOCK {
+            return None;
+        }
         // Acquire: pairs with the release of `ensure_set`'s exchange, which
         // published the block's initialisation.
         NonNull::new(self.set.load(Ordering::Acquire)).map(SetPtr)
+    }
+
+    /// Whether the block exists: a plain load, for the thread that polls
+    /// (or drops) the gather, which alone stores it.
+    #[inline]
+    fn has_block(&self) -> bool {
+        Self::MAY_HAVE_BLOCK && !self.set.load(Ordering::Relaxed).is_null()
     }
 
     /// The block, created now if no child has needed it yet.
@@ -366,19 +421,23 @@ impl Wakers {
     }
 }
 
-impl Drop for Wakers {
+impl<W: WakeMode> Drop for Wakers<W> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-static INLINE_VTABLE: RawWakerVTable = RawWakerVTable::new(
-    inline_clone,
-    inline_wake_by_ref,
-    inline_wake_by_ref,
-    inline_drop,
-);
+impl<W: WakeMode> Wakers<W> {
+    /// The inline waker's vtable, one per wake mode (its functions read a
+    /// `Wakers<W>`).
+    const INLINE_VTABLE: RawWakerVTable = RawWakerVTable::new(
+        inline_clone::<W>,
+        inline_wake_by_ref::<W>,
+        inline_wake_by_ref::<W>,
+        inline_drop,
+    );
+}
 
 // The inline waker's data pointer is a `&Wakers` inside the pinned gather. It
 // is lent only as the `&Waker` of one child's poll (`Wakers::waker_for`), so
@@ -386,9 +445,9 @@ static INLINE_VTABLE: RawWakerVTable = RawWakerVTable::new(
 // is alive and pinned for every call.
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-unsafe fn inline_clone(wakers: *const ()) -> RawWaker {
+unsafe fn inline_clone<W: WakeMode>(wakers: *const ()) -> RawWaker {
     // SAFETY: see above: the gather, and so its `Wakers`, is alive.
-    let wakers = unsafe { &*wakers.cast::<Wakers>() };
+    let wakers = unsafe { &*wakers.cast::<Wakers<W>>() };
     let set = wakers.ensure_set();
     let slot = wakers.first_poll.load(Ordering::Relaxed);
     // SAFETY: `wakers` holds a reference to the block, so it is alive, and
@@ -400,9 +459,9 @@ unsafe fn inline_clone(wakers: *const ()) -> RawWaker {
 }
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-unsafe fn inline_wake_by_ref(wakers: *const ()) {
+unsafe fn inline_wake_by_ref<W: WakeMode>(wakers: *const ()) {
     // SAFETY: as in `inline_clone`.
-    let wakers = unsafe { &*wakers.cast::<Wakers>() };
+    let wakers = unsafe { &*wakers.cast::<Wakers<W>>() };
     let set = wakers.ensure_set();
     // SAFETY: as in `inline_clone`.
     unsafe { set.mark(wakers.first_poll.load(Ordering::Relaxed)) }
@@ -428,7 +487,7 @@ pub(crate) fn noop() -> Waker {
 pub(crate) enum BorrowedWaker<'a> {
     /// A child waker (or the inline one), never dropped through its vtable.
     #[cfg(target_has_atomic = "ptr")]
-    Own(ManuallyDrop<Waker>, core::marker::PhantomData<&'a Wakers>),
+    Own(ManuallyDrop<Waker>, core::marker::PhantomData<&'a ()>),
     /// The gather's own waker (poll-all).
     #[allow(dead_code)]
     Parent(&'a Waker),

@@ -25,6 +25,7 @@ record_sizes! {
     FUTURE_SIZE_TUPLE3_EMBASSY = footprint::tuple3_embassy;
     FUTURE_SIZE_TUPLE3_ALONE = footprint::tuple3_alone;
     FUTURE_SIZE_ARRAY8_GATHER = footprint::array8_gather;
+    FUTURE_SIZE_ARRAY8_WAKERS = footprint::array8_wakers;
     FUTURE_SIZE_ARRAY8_EMBASSY = footprint::array8_embassy;
     FUTURE_SIZE_ARRAY8_ALONE = footprint::array8_alone;
     FUTURE_SIZE_SETTLED8_GATHER = footprint::settled8_gather;
@@ -32,6 +33,11 @@ record_sizes! {
     FUTURE_SIZE_SETTLED8_ALONE = footprint::settled8_alone;
     FUTURE_SIZE_CHILD = || footprint::temperature(1);
 }
+
+/// The size of `ChildWakers<8>`, the static storage of `array8_wakers`.
+#[used]
+#[no_mangle]
+static FUTURE_SIZE_CHILD_WAKERS8: u32 = core::mem::size_of_val(&footprint::ARRAY8_WAKERS) as u32;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
