@@ -455,8 +455,13 @@ where
 /// embassy-futures' `select_slice` takes, would borrow the children from
 /// the caller for the gather's whole life, and would still need somewhere
 /// to put each child's output until all are in: a second buffer the caller
-/// provides, or outputs inside the children. heapless 0.9 needs Rust 1.88,
-/// above this crate's 1.81 without the feature.
+/// provides, or outputs inside the children.
+///
+/// # Minimum Rust
+///
+/// heapless 0.9 needs Rust 1.88, so the `heapless` feature does too; the
+/// rest of the crate keeps its Rust 1.81 (which is all that CI's minimum
+/// Rust check builds).
 ///
 /// # Examples
 ///
