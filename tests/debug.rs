@@ -90,3 +90,41 @@ fn a_gather_shows_unpolled_then_running_then_cancelling_in_its_grace_period_then
     assert_eq!(state(&gather), "done");
     board.assert_all_dropped();
 }
+
+#[test]
+fn a_grace_deadline_shows_its_grace_then_not_cancelled_then_in_its_grace_period_then_over() {
+    let board = Board::new();
+    let children: [_; 2] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut gather =
+        safe_gather_array(children).grace_with(ManualTimer::new(), Duration::from_secs(1), || {});
+    // The grace deadline's own part of the gather's `Debug`.
+    let graced = |gather: &dyn std::fmt::Debug| {
+        let debug = format!("{gather:?}");
+        let start = debug.find("Graced {").expect("a Graced deadline");
+        let state = debug[start..].find("state: \"").unwrap() + start + "state: \"".len();
+        let end = state + debug[state..].find('"').unwrap();
+        debug[start..=end].to_string()
+    };
+    let unpolled = graced(&gather);
+    assert!(unpolled.contains("grace: 1s"), "{unpolled}");
+    assert!(unpolled.ends_with("state: \"not cancelled\""), "{unpolled}");
+
+    assert!(poll_once(&mut gather).is_pending());
+    assert!(graced(&gather).ends_with("state: \"not cancelled\""));
+
+    board.open(0, Err(3));
+    assert!(poll_once(&mut gather).is_pending());
+    assert!(
+        graced(&gather).ends_with("state: \"in its grace period\""),
+        "{}",
+        graced(&gather)
+    );
+
+    board.open(1, Ok(1));
+    assert!(poll_once(&mut gather).is_ready());
+    assert!(
+        graced(&gather).ends_with("state: \"over\""),
+        "{}",
+        graced(&gather)
+    );
+}
