@@ -121,10 +121,13 @@ mod sealed {
 
 pin_project! {
     /// Future for [`safe_gather()`](crate::safe_gather),
-    /// [`safe_gather_array()`](crate::safe_gather_array) and
+    /// [`safe_gather_array()`](crate::safe_gather_array),
+    /// `safe_gather_heapless()` (feature `heapless`) and
     /// [`safe_gather!`](crate::safe_gather!).
     ///
-    /// `K` is what runs ([`Children`]: [`Iter`], `[F; N]` or a tuple), `M` the
+    /// `K` is what runs ([`Children`]: [`Iter`], `[F; N]`, a tuple, a
+    /// `heapless::Vec`, or any of the last three given caller-owned wakers,
+    /// `WithWakers<K>`), `M` the
     /// mode ([`FailFast`] or [`Settled`]), `D` the deadline
     /// ([`NoDeadline`], [`TimerDeadline`] or [`SleepDeadline`]). The modifiers
     /// [`settled`](SafeGather::settled), [`timeout`](SafeGather::timeout),
