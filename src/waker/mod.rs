@@ -130,8 +130,11 @@ pub(crate) struct Wakers<W: WakeMode = OwnWakers> {
     #[cfg(target_has_atomic = "ptr")]
     set: AtomicPtr<Header>,
     /// Caller-owned wakers to claim at the first poll, or null
-    /// ([`ChildWakers`]); `'static`.
-    #[cfg(target_has_atomic = "ptr")]
+    /// ([`ChildWakers`]); `'static`. With `alloc` they wait in `parent`
+    /// instead, which nothing reads before the first poll's `begin_poll`,
+    /// after the claim: a gather is moved by value through its modifiers,
+    /// and a word more makes every move of it longer.
+    #[cfg(all(not(feature = "alloc"), target_has_atomic = "ptr"))]
     given: AtomicPtr<Header>,
     /// The slot being polled with the inline waker.
     #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
@@ -161,7 +164,7 @@ impl<W: WakeMode> Wakers<W> {
             resume: 0,
             #[cfg(target_has_atomic = "ptr")]
             set: AtomicPtr::new(ptr::null_mut()),
-            #[cfg(target_has_atomic = "ptr")]
+            #[cfg(all(not(feature = "alloc"), target_has_atomic = "ptr"))]
             given: AtomicPtr::new(ptr::null_mut()),
             #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
             first_poll: AtomicUsize::new(0),
@@ -175,8 +178,25 @@ impl<W: WakeMode> Wakers<W> {
     #[cfg(target_has_atomic = "ptr")]
     pub(crate) fn give<const N: usize>(&mut self, wakers: &'static ChildWakers<N>) {
         debug_assert!(self.set.load(Ordering::Relaxed).is_null());
-        self.given
-            .store(wakers.block().0.as_ptr(), Ordering::Relaxed);
+        let block = wakers.block().0.as_ptr();
+        #[cfg(feature = "alloc")]
+        self.parent.store(block.cast::<Waker>(), Ordering::Relaxed);
+        #[cfg(not(feature = "alloc"))]
+        self.given.store(block, Ordering::Relaxed);
+    }
+
+    /// The caller-owned wakers [`give`](Self::give) left, taken (at the
+    /// first poll).
+    #[cfg(target_has_atomic = "ptr")]
+    fn take_given(&mut self) -> Option<SetPtr> {
+        #[cfg(feature = "alloc")]
+        let given = self
+            .parent
+            .swap(ptr::null_mut(), Ordering::Relaxed)
+            .cast::<Header>();
+        #[cfg(not(feature = "alloc"))]
+        let given = self.given.swap(ptr::null_mut(), Ordering::Relaxed);
+        NonNull::new(given).map(SetPtr)
     }
 
     /// Sizes the bookkeeping for `slots` slots, at the gather's first poll,
@@ -190,7 +210,7 @@ impl<W: WakeMode> Wakers<W> {
             return;
         }
         #[cfg(target_has_atomic = "ptr")]
-        if let Some(given) = NonNull::new(self.given.load(Ordering::Relaxed)).map(SetPtr) {
+        if let Some(given) = self.take_given() {
             // SAFETY: given blocks are `'static`; this is the thread polling
             // the gather, at its first poll.
             unsafe {
