@@ -210,6 +210,7 @@ enum Step {
 }
 
 impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
+    #[inline]
     fn from_parts(
         storage: K::Storage,
         deadline: D,
@@ -365,6 +366,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert!(most.load(Ordering::SeqCst) <= 3);
     /// # });
     /// ```
+    #[inline]
     #[track_caller]
     pub fn limit(mut self, n: usize) -> SafeGather<K::Limited, M, D> {
         self.assert_unpolled("limit");
@@ -418,6 +420,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert!(gather.as_mut().poll(&mut cx).is_pending());
     /// assert_eq!(gather.as_mut().poll(&mut cx), Poll::Ready(Ok((0..10).collect())));
     /// ```
+    #[inline]
     #[track_caller]
     pub fn poll_budget(mut self, n: usize) -> Self {
         self.assert_unpolled("poll_budget");
@@ -468,6 +471,7 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert_eq!((a, b, c), (1, "two", 3.0));
     /// # });
     /// ```
+    #[inline]
     #[cfg(target_has_atomic = "ptr")]
     #[track_caller]
     pub fn wakers<const N: usize>(
@@ -571,6 +575,7 @@ impl<K: Children, M: Unsettled, D: Deadline> SafeGather<K, M, D> {
     /// assert_eq!(outcomes, [Ok(1), Err(2), Ok(3), Err(4)]);
     /// # });
     /// ```
+    #[inline]
     #[doc(alias = "return_exceptions")]
     #[track_caller]
     pub fn settled(self) -> SafeGather<K, Settled, D> {
@@ -620,6 +625,7 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// assert_eq!(values, Ok(vec![0, 2]));
     /// # });
     /// ```
+    #[inline]
     #[cfg(feature = "futures-timer")]
     #[track_caller]
     pub fn timeout(
@@ -652,6 +658,7 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// assert_eq!(values, Ok(vec![1, 2]));
     /// # });
     /// ```
+    #[inline]
     #[track_caller]
     pub fn timeout_with<T: Timer>(
         self,
@@ -688,6 +695,7 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// assert!(outcomes[0].as_ref().unwrap_err().is_timeout());
     /// # });
     /// ```
+    #[inline]
     #[track_caller]
     pub fn deadline<S: Future>(self, sleep: S) -> SafeGather<K, M, D::WithSleep<S>> {
         self.assert_unpolled("deadline");

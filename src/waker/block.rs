@@ -133,7 +133,7 @@ struct Cursor {
 
 /// How many levels the bitmap of `len` children needs, where each starts,
 /// and how many words they take together.
-#[inline]
+#[inline(always)]
 pub(super) const fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
     let mut level_start = [0; MAX_LEVELS];
     if len <= BITS {

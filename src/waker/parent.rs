@@ -307,6 +307,7 @@ impl ParentWaker {
     ///
     /// # Safety
     /// Only the thread polling the gather may call this.
+    #[inline]
     pub(super) unsafe fn close(&self) -> (Option<Waker>, Option<Waker>) {
         let pending = self.take_back_next();
         if self.state.fetch_or(CLOSED, Ordering::AcqRel) & WAKING == 0 {
