@@ -209,10 +209,11 @@ impl Run {
             None
         } else {
             wakers.drain(parent, started, |slot, waker| {
-                if slot >= started {
+                if W::CALLER_OWNED && slot >= started {
                     // A child not started yet: marked by a stale waker of
                     // caller-owned wakers' last owner (`ChildWakers`). Its
-                    // start polls it.
+                    // start polls it. (A gather's own wakers mark only
+                    // slots it has polled: a constant skips the check.)
                     return Visit::Next;
                 }
                 if budget == 0 {
