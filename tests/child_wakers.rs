@@ -11,7 +11,7 @@
 mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use safe_gather::{safe_gather_array, ChildWakers, GatherError};
@@ -456,4 +456,81 @@ fn a_heapless_vec_uses_the_first_slots_and_skips_stale_marks_past_them() {
     };
     assert_eq!(board.take_log(), [0]);
     assert_eq!(values(&outputs), [0, 1]);
+}
+
+/// A task that an executor polls from inside its waker's `wake`, as some
+/// single-threaded and embedded executors do when the task is idle.
+struct InlineTask<F: std::future::Future> {
+    future: std::sync::Mutex<Option<Pin<Box<F>>>>,
+    output: std::sync::Mutex<Option<F::Output>>,
+}
+
+impl<F: std::future::Future + Send + 'static> std::task::Wake for InlineTask<F>
+where
+    F::Output: Send,
+{
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        let waker = std::task::Waker::from(self.clone());
+        // A wake from inside its own poll only asks again; none here does.
+        let Ok(mut slot) = self.future.try_lock() else {
+            return;
+        };
+        if let Some(future) = slot.as_mut() {
+            if let Poll::Ready(output) = future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+            {
+                *self.output.lock().unwrap() = Some(output);
+                *slot = None;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_gather_that_resolves_inside_a_wake_gives_the_storage_back_when_the_wake_returns() {
+    static WAKERS: ChildWakers<2> = ChildWakers::new();
+    let board = Board::new();
+    let gather =
+        safe_gather_array([board.child(Plan::Wait), board.child(Plan::Wait)]).wakers(&WAKERS);
+    let task = std::sync::Arc::new(InlineTask {
+        future: std::sync::Mutex::new(Some(Box::pin(gather))),
+        output: std::sync::Mutex::new(None),
+    });
+    std::task::Wake::wake_by_ref(&task);
+    assert_eq!(board.take_log(), [0, 1]);
+    board.open(0, Ok(0));
+    assert_eq!(board.take_log(), [0], "polled inside the wake");
+    // Child 1's wake polls the gather, which resolves and closes its
+    // wakers while that wake still holds the task's waker.
+    board.open(1, Ok(1));
+    assert_eq!(board.take_log(), [1]);
+    let outputs = task
+        .output
+        .lock()
+        .unwrap()
+        .take()
+        .expect("resolved inside the wake");
+    assert_eq!(values(&outputs.unwrap()), [0, 1]);
+    assert!(!WAKERS.in_use(), "given back once the wake let go");
+    assert_eq!(
+        std::sync::Arc::strong_count(&task),
+        1,
+        "the task waker the gather held was dropped"
+    );
+
+    // And the next gather gets per-child wakers from it.
+    let next = Board::new();
+    let parent = Parent::new();
+    let mut gather =
+        pin!(safe_gather_array([next.child(Plan::Wait), next.child(Plan::Wait)]).wakers(&WAKERS));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert!(WAKERS.in_use());
+    next.open(1, Ok(1));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(next.take_log(), [0, 1, 1]);
 }

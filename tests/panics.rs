@@ -179,3 +179,55 @@ fn a_parent_waker_that_panics_does_not_break_the_gather() {
     };
     assert_eq!(support::values(&outputs), [1, 2]);
 }
+
+/// A parent waker that panics at its first wake and counts the others.
+struct PanicsOnce(std::sync::atomic::AtomicUsize);
+
+impl Wake for PanicsOnce {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            panic!("the executor's waker panics once");
+        }
+    }
+}
+
+#[test]
+fn a_parent_waker_that_panicked_stays_registered_and_is_released_at_the_end() {
+    let board = Board::new();
+    let task = Arc::new(PanicsOnce(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(task.clone());
+    let mut gather = Box::pin(safe_gather_array([
+        board.child(Plan::Wait),
+        board.child(Plan::Wait),
+    ]));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(gather.as_mut().poll(&mut cx).is_pending());
+    // `task`, `waker`, and the gather's registered clone.
+    let held = Arc::strong_count(&task);
+    assert_eq!(held, 3);
+    assert_eq!(
+        panic_message(|| board.open(0, Ok(1))),
+        "the executor's waker panics once"
+    );
+    assert_eq!(
+        Arc::strong_count(&task),
+        held,
+        "the panicking wake neither dropped nor leaked the registered waker"
+    );
+    assert!(gather.as_mut().poll(&mut cx).is_pending());
+    board.open(1, Ok(2));
+    assert_eq!(task.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let Poll::Ready(Ok(outputs)) = gather.as_mut().poll(&mut cx) else {
+        panic!("both children are done")
+    };
+    assert_eq!(support::values(&outputs), [1, 2]);
+    assert_eq!(
+        Arc::strong_count(&task),
+        2,
+        "released when the gather resolved"
+    );
+}
