@@ -534,3 +534,20 @@ fn a_gather_that_resolves_inside_a_wake_gives_the_storage_back_when_the_wake_ret
     assert!(parent.poll(gather.as_mut()).is_pending());
     assert_eq!(next.take_log(), [0, 1, 1]);
 }
+
+#[test]
+fn child_wakers_show_their_capacity_and_whether_a_gather_holds_them() {
+    static WAKERS: ChildWakers<2> = ChildWakers::new();
+    assert_eq!(
+        format!("{WAKERS:?}"),
+        "ChildWakers { capacity: 2, in_use: false }"
+    );
+    let board = Board::new();
+    let mut gather =
+        pin!(safe_gather_array([board.child(Plan::Wait), board.child(Plan::Wait)]).wakers(&WAKERS));
+    assert!(Parent::new().poll(gather.as_mut()).is_pending());
+    assert_eq!(
+        format!("{WAKERS:?}"),
+        "ChildWakers { capacity: 2, in_use: true }"
+    );
+}
