@@ -366,7 +366,6 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert!(most.load(Ordering::SeqCst) <= 3);
     /// # });
     /// ```
-    #[inline]
     #[track_caller]
     pub fn limit(mut self, n: usize) -> SafeGather<K::Limited, M, D> {
         self.assert_unpolled("limit");
@@ -420,7 +419,6 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert!(gather.as_mut().poll(&mut cx).is_pending());
     /// assert_eq!(gather.as_mut().poll(&mut cx), Poll::Ready(Ok((0..10).collect())));
     /// ```
-    #[inline]
     #[track_caller]
     pub fn poll_budget(mut self, n: usize) -> Self {
         self.assert_unpolled("poll_budget");
@@ -471,7 +469,6 @@ impl<K: Children, M, D: Deadline> SafeGather<K, M, D> {
     /// assert_eq!((a, b, c), (1, "two", 3.0));
     /// # });
     /// ```
-    #[inline]
     #[cfg(target_has_atomic = "ptr")]
     #[track_caller]
     pub fn wakers<const N: usize>(
@@ -575,7 +572,6 @@ impl<K: Children, M: Unsettled, D: Deadline> SafeGather<K, M, D> {
     /// assert_eq!(outcomes, [Ok(1), Err(2), Ok(3), Err(4)]);
     /// # });
     /// ```
-    #[inline]
     #[doc(alias = "return_exceptions")]
     #[track_caller]
     pub fn settled(self) -> SafeGather<K, Settled, D> {
@@ -625,7 +621,6 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// assert_eq!(values, Ok(vec![0, 2]));
     /// # });
     /// ```
-    #[inline]
     #[cfg(feature = "futures-timer")]
     #[track_caller]
     pub fn timeout(
@@ -658,7 +653,6 @@ impl<K: Children, M, D: Unset> SafeGather<K, M, D> {
     /// assert_eq!(values, Ok(vec![1, 2]));
     /// # });
     /// ```
-    #[inline]
     #[track_caller]
     pub fn timeout_with<T: Timer>(
         self,
