@@ -18,8 +18,8 @@ use futures_core::TryFuture;
 use heapless::Vec;
 
 use super::{
-    pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule, Slot, Storage, TryStorage,
-    UnorderedStorage,
+    cut_off_slots, next_cut_off_slot, pin_index, Begun, ChildSlot, Keep, Output, Polled, Schedule,
+    Slot, Storage, TryStorage, UnorderedStorage,
 };
 use crate::error::SlotError;
 
@@ -156,29 +156,14 @@ impl<F: TryFuture, const N: usize> UnorderedStorage for HeaplessStorage<F, N> {
         (slot, pin_index(self.slots(), slot).take_settled())
     }
 
-    fn cut_off(mut self: Pin<&mut Self>, _started: usize) -> usize {
-        let mut slots = self.as_mut().slots();
-        let mut cut = 0;
-        for index in 0..slots.len() {
-            let mut slot = pin_index(slots.as_mut(), index);
-            if slot.is_running() {
-                // Dropped in place; a panicking drop still leaves `CutOff`.
-                slot.set(Slot::CutOff);
-                cut += 1;
-            }
-        }
-        cut
+    fn cut_off(self: Pin<&mut Self>, _started: usize) -> usize {
+        cut_off_slots(self.slots())
     }
 
     fn next_cut_off(mut self: Pin<&mut Self>) -> Option<usize> {
-        let start = *self.as_mut().cursor();
-        let mut slots = self.as_mut().slots();
-        let len = slots.len();
-        let found = (start..len).find(|&index| matches!(slots[index], Slot::CutOff));
-        if let Some(index) = found {
-            pin_index(slots.as_mut(), index).set(Slot::Empty);
-        }
-        *self.cursor() = found.map_or(len, |index| index + 1);
+        let mut cursor = *self.as_mut().cursor();
+        let found = next_cut_off_slot(self.as_mut().slots(), &mut cursor);
+        *self.cursor() = cursor;
         found
     }
 }

@@ -344,3 +344,34 @@ pub(crate) fn pin_index<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
     // place), and the slices are never reallocated.
     unsafe { slots.map_unchecked_mut(|slots| &mut slots[index]) }
 }
+
+/// Cuts off every child still running in `slots` (unordered, at the
+/// deadline): each is dropped in place and its slot left `CutOff`, also if
+/// its drop panics. Returns how many were cut off.
+pub(crate) fn cut_off_slots<F: TryFuture>(mut slots: Pin<&mut [ChildSlot<F>]>) -> usize {
+    let mut cut = 0;
+    for index in 0..slots.len() {
+        let mut slot = pin_index(slots.as_mut(), index);
+        if slot.is_running() {
+            // Dropped in place; a panicking drop still leaves `CutOff`.
+            slot.set(Slot::CutOff);
+            cut += 1;
+        }
+    }
+    cut
+}
+
+/// The first slot at or after `*cursor` that was cut off, emptied; the
+/// cursor moves past it (or to the end when there is none).
+pub(crate) fn next_cut_off_slot<F: TryFuture>(
+    mut slots: Pin<&mut [ChildSlot<F>]>,
+    cursor: &mut usize,
+) -> Option<usize> {
+    let len = slots.len();
+    let found = (*cursor..len).find(|&index| matches!(slots[index], Slot::CutOff));
+    if let Some(index) = found {
+        pin_index(slots.as_mut(), index).set(Slot::Empty);
+    }
+    *cursor = found.map_or(len, |index| index + 1);
+    found
+}
