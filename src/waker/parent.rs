@@ -101,9 +101,7 @@ impl ParentWaker {
     /// before, and with it every use it made of the block's cells.
     pub(super) fn reopen(&self) -> bool {
         let state = self.state.load(Ordering::Acquire);
-        // Only notes may remain: an AGAIN left by a wake turned away after
-        // the close, which concerns the old gather alone.
-        if state & !AGAIN != CLOSED {
+        if !free(state) {
             return false;
         }
         self.state
@@ -114,7 +112,7 @@ impl ParentWaker {
     /// Whether no gather owns this parent waker (closed, and no wake under
     /// way that began before).
     pub(super) fn is_free(&self) -> bool {
-        self.state.load(Ordering::Acquire) & !AGAIN == CLOSED
+        free(self.state.load(Ordering::Acquire))
     }
 
     /// Makes `new` the waker to wake; costs no atomic read-modify-write if it
@@ -318,6 +316,14 @@ impl ParentWaker {
             (None, pending)
         }
     }
+}
+
+/// Whether `state` is a closed parent waker that a new gather may reopen:
+/// closed, nothing held, nothing pending. Only a note may remain: an AGAIN
+/// left by a wake turned away after the close, which concerns the old
+/// gather alone.
+fn free(state: usize) -> bool {
+    state & !AGAIN == CLOSED
 }
 
 /// A wake in progress: installs registered wakers, and lets go of WAKING
