@@ -122,9 +122,9 @@ pub(super) struct Header {
 
 /// The marks a paused drain has taken from the bitmap and not yet visited.
 struct Cursor {
-    /// How many levels, from the top down, hold a frame of the drain's path
-    /// (0: no drain in progress).
-    depth: usize,
+    /// A drain paused part-way: the next drain goes on with its path, below.
+    /// When no drain is paused, the path is empty (no bits at any level).
+    paused: bool,
     /// Per level: the index of the word the path is in, and its bits not yet
     /// visited.
     word: [usize; MAX_LEVELS],
@@ -190,7 +190,7 @@ impl Header {
                 #[cfg(feature = "alloc")]
                 layout: Layout::new::<Header>(),
                 cursor: UnsafeCell::new(Cursor {
-                    depth: 0,
+                    paused: false,
                     word: [0; MAX_LEVELS],
                     bits: [0; MAX_LEVELS],
                 }),
@@ -223,7 +223,7 @@ impl SetPtr {
             total_words,
             layout,
             cursor: UnsafeCell::new(Cursor {
-                depth: 0,
+                paused: false,
                 word: [0; MAX_LEVELS],
                 bits: [0; MAX_LEVELS],
             }),
@@ -368,66 +368,88 @@ impl SetPtr {
         // SAFETY: the caller keeps the block alive.
         let header = unsafe { self.header() };
         // SAFETY: only the polling thread touches the cursor (the caller's
-        // guarantee), and `visit` cannot reach it.
+        // guarantee), and `visit` cannot reach it; the words the walk swaps
+        // exist (see `Shallow::next` and `next_deep`).
         header.cursor.with_mut(|cursor| unsafe {
             let cursor = &mut *cursor;
             let levels = header.levels;
-            if cursor.depth == 0 {
-                // A new drain. Always a swap, never a cheaper load first: a
-                // read-modify-write reads the latest value, which a plain
-                // load need not. A mark turned away by a registration (a
-                // failed CAS, which publishes nothing) relies on this drain
-                // to see it, and if its OR comes after this swap instead, it
-                // reads this swap and so finds the registration over, and
-                // wakes the task itself.
+            if cursor.paused {
+                cursor.paused = false;
+            } else {
+                // A new drain, on a path empty at every level. Always a swap,
+                // never a cheaper load first: a read-modify-write reads the
+                // latest value, which a plain load need not. A mark turned
+                // away by a registration (a failed CAS, which publishes
+                // nothing) relies on this drain to see it, and if its OR
+                // comes after this swap instead, it reads this swap and so
+                // finds the registration over, and wakes the task itself.
                 cursor.word[levels - 1] = 0;
                 cursor.bits[levels - 1] = self
                     .word(header.level_start[levels - 1])
                     .swap(0, Ordering::AcqRel);
-                cursor.depth = 1;
             }
             loop {
-                let level = levels - cursor.depth;
-                let bits = cursor.bits[level];
-                if bits == 0 {
-                    cursor.depth -= 1;
-                    if cursor.depth == 0 {
-                        return None;
+                let index = self.next_mark(header, cursor)?;
+                match visit(index) {
+                    Visit::Next => {}
+                    Visit::PauseAfter(stop) => {
+                        // Nothing left on the path: the drain is over.
+                        cursor.paused = cursor.bits[..levels].iter().any(|&bits| bits != 0);
+                        return Some(stop);
                     }
-                    continue;
-                }
-                let bit = bits.trailing_zeros() as usize;
-                cursor.bits[level] = bits & (bits - 1);
-                let index = cursor.word[level] * BITS + bit;
-                if level == 0 {
-                    match visit(index) {
-                        Visit::Next => {}
-                        Visit::PauseAfter(stop) => {
-                            // Nothing left on the path: the round is over.
-                            if cursor.bits[..levels].iter().all(|&bits| bits == 0) {
-                                cursor.depth = 0;
-                            }
-                            return Some(stop);
-                        }
-                        Visit::PauseBefore(stop) => {
-                            cursor.bits[0] |= 1 << bit;
-                            return Some(stop);
-                        }
+                    Visit::PauseBefore(stop) => {
+                        cursor.bits[0] |= 1 << (index % BITS);
+                        cursor.paused = true;
+                        return Some(stop);
                     }
-                } else {
-                    // Bit `bit` of this word stands for word `index` of the
-                    // level below, which exists because only such bits are
-                    // set; lower words are only visited through a bit just
-                    // taken from their parent, so they are rarely zero.
-                    let below = level - 1;
-                    cursor.word[below] = index;
-                    cursor.bits[below] = self
-                        .word(header.level_start[below] + index)
-                        .swap(0, Ordering::AcqRel);
-                    cursor.depth += 1;
                 }
             }
         })
+    }
+
+    /// Takes the next mark off the drain's path: from level 0's word while
+    /// it has marks (the common case: one test), else from the lowest level
+    /// that has some, walking down from there and swapping each word it
+    /// reaches. `None` once every level of the path is empty.
+    ///
+    /// # Safety
+    /// As for [`drain`](Self::drain), during a drain.
+    #[inline(always)]
+    unsafe fn next_mark(self, header: &Header, cursor: &mut Cursor) -> Option<usize> {
+        loop {
+            let bits = cursor.bits[0];
+            if bits != 0 {
+                cursor.bits[0] = bits & (bits - 1);
+                return Some(cursor.word[0] * BITS + bits.trailing_zeros() as usize);
+            }
+            let mut level = 1;
+            while level < header.levels && cursor.bits[level] == 0 {
+                level += 1;
+            }
+            if level == header.levels {
+                return None;
+            }
+            // Down to level 0 through the first mark of each level. A word
+            // below is reached only through a bit just taken from its
+            // parent, so it is rarely zero (only when a mark raced with
+            // this drain): then the walk starts over.
+            while level > 0 {
+                let bits = cursor.bits[level];
+                if bits == 0 {
+                    break;
+                }
+                cursor.bits[level] = bits & (bits - 1);
+                let below = level - 1;
+                let word = cursor.word[level] * BITS + bits.trailing_zeros() as usize;
+                cursor.word[below] = word;
+                // SAFETY: the bit taken stood for this word of the level
+                // below, which exists because only such bits are set; the
+                // block is alive.
+                cursor.bits[below] = unsafe { self.word(header.level_start[below] + word) }
+                    .swap(0, Ordering::AcqRel);
+                level = below;
+            }
+        }
     }
 
     /// Whether a drain paused part-way: the next one goes on from its cursor
@@ -441,7 +463,7 @@ impl SetPtr {
         let header = unsafe { self.header() };
         // SAFETY: only the polling thread touches the cursor (the caller's
         // guarantee); this reads it and keeps no reference.
-        header.cursor.with(|cursor| unsafe { (*cursor).depth != 0 })
+        header.cursor.with(|cursor| unsafe { (*cursor).paused })
     }
 
     /// Adds a counted reference.
@@ -530,10 +552,11 @@ impl SetPtr {
         }
         // SAFETY: the reopen made this thread the block's poller; the last
         // owner's uses of the cursor happened before its close, which the
-        // reopen acquired.
-        header
-            .cursor
-            .with_mut(|cursor| unsafe { (*cursor).depth = 0 });
+        // reopen acquired. Its drains start on an empty path.
+        header.cursor.with_mut(|cursor| unsafe {
+            (*cursor).paused = false;
+            (*cursor).bits = [0; MAX_LEVELS];
+        });
         // SAFETY: the block holds its own reference for good.
         unsafe { self.acquire() };
         true
