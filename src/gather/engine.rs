@@ -158,6 +158,7 @@ impl Run {
     }
 
     /// One round (see the module docs).
+    #[inline(always)]
     pub(crate) fn round<S: Storage, W: WakeMode>(
         &mut self,
         storage: Pin<&mut S>,
@@ -189,6 +190,7 @@ impl Run {
         }
     }
 
+    #[inline(always)]
     fn direct_round<S: Storage, W: WakeMode>(
         &mut self,
         mut storage: Pin<&mut S>,
