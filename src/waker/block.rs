@@ -369,7 +369,7 @@ impl SetPtr {
         let header = unsafe { self.header() };
         // SAFETY: only the polling thread touches the cursor (the caller's
         // guarantee), and `visit` cannot reach it; the words the walk swaps
-        // exist (see `Shallow::next` and `next_deep`).
+        // exist (see `next_mark`).
         header.cursor.with_mut(|cursor| unsafe {
             let cursor = &mut *cursor;
             let levels = header.levels;
