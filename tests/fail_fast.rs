@@ -27,7 +27,17 @@ fn empty_vec_resolves_ok_at_first_poll() {
 fn empty_array_resolves_ok_at_first_poll() {
     let parent = Parent::new();
     let mut gather = pin!(safe_gather_array::<support::Child, 0>([]));
+    assert!(gather.is_empty());
     assert!(matches!(parent.poll(gather.as_mut()), Poll::Ready(Ok([]))));
+}
+
+#[test]
+fn an_array_gather_is_empty_exactly_when_it_has_no_children() {
+    let board = Board::new();
+    let one = safe_gather_array([board.child(Plan::Wait)]);
+    assert_eq!((one.len(), one.is_empty()), (1, false));
+    let none = safe_gather_array::<support::Child, 0>([]);
+    assert_eq!((none.len(), none.is_empty()), (0, true));
 }
 
 #[test]

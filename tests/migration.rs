@@ -18,7 +18,9 @@ fn keep_error_type_resolves_to_the_first_error_itself_after_dropping_the_rest() 
     let parent = Parent::new();
     let children: [_; 3] = std::array::from_fn(|_| board.child(Plan::Wait));
     let mut gather = pin!(safe_gather_array(children).keep_error_type());
+    assert!(!futures::future::FusedFuture::is_terminated(&*gather));
     assert!(parent.poll(gather.as_mut()).is_pending());
+    assert!(!futures::future::FusedFuture::is_terminated(&*gather));
     board.open(1, Err(7));
     assert_eq!(parent.poll(gather.as_mut()), Poll::Ready(Err(7)));
     assert_eq!(board.all_drops(), [1, 1, 1]);
