@@ -27,7 +27,6 @@ fn empty_vec_resolves_ok_at_first_poll() {
 fn empty_array_resolves_ok_at_first_poll() {
     let parent = Parent::new();
     let mut gather = pin!(safe_gather_array::<support::Child, 0>([]));
-    assert!(gather.is_empty());
     assert!(matches!(parent.poll(gather.as_mut()), Poll::Ready(Ok([]))));
 }
 
