@@ -135,22 +135,24 @@ impl Future for Counted {
 fn a_poll_made_with_tokios_budget_spent_still_polls_one_child() {
     // Every gather poll makes progress, whatever tokio says: its first child
     // poll comes before it asks tokio. An array and an iterator (a slot per
-    // child), each polled once in a task whose budget is already spent.
+    // child, polled in index order), and an iterator under `.limit(2)` (slots
+    // reused, polled from a queue), each polled once in a task whose budget
+    // is already spent.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     runtime.block_on(async {
-        for iterator in [false, true] {
+        for kind in ["array", "iterator", "limited iterator"] {
             let polls = Arc::new(AtomicUsize::new(0));
             let children: [Counted; 4] = std::array::from_fn(|_| Counted(polls.clone()));
-            let mut gather: Pin<Box<dyn Future<Output = _>>> = if iterator {
-                Box::pin(safe_gather(children))
-            } else {
-                Box::pin(async {
+            let mut gather: Pin<Box<dyn Future<Output = _>>> = match kind {
+                "iterator" => Box::pin(safe_gather(children)),
+                "limited iterator" => Box::pin(safe_gather(children).limit(2)),
+                _ => Box::pin(async {
                     safe_gather::safe_gather_array(children)
                         .await
                         .map(Vec::from)
-                })
+                }),
             };
             std::future::poll_fn(|cx| {
                 // Spend the budget: tokio's `consume_budget` is pending once
@@ -160,17 +162,14 @@ fn a_poll_made_with_tokios_budget_spent_still_polls_one_child() {
                     .is_ready()
                 {}
                 assert!(!tokio::task::coop::has_budget_remaining());
-                assert!(
-                    gather.as_mut().poll(cx).is_pending(),
-                    "iterator: {iterator}"
-                );
+                assert!(gather.as_mut().poll(cx).is_pending(), "{kind}");
                 Poll::Ready(())
             })
             .await;
-            assert_eq!(polls.load(Ordering::SeqCst), 1, "iterator: {iterator}");
+            assert_eq!(polls.load(Ordering::SeqCst), 1, "{kind}");
             // A new task poll has a new budget: the rest run.
-            assert_eq!(gather.await.unwrap().len(), 4);
-            assert_eq!(polls.load(Ordering::SeqCst), 4);
+            assert_eq!(gather.await.unwrap().len(), 4, "{kind}");
+            assert_eq!(polls.load(Ordering::SeqCst), 4, "{kind}");
         }
     });
 }
