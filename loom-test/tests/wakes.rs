@@ -467,3 +467,65 @@ fn a_stale_wake_racing_with_the_next_owner_of_child_wakers_is_harmless() {
         opener.join().unwrap();
     });
 }
+
+/// The waker of [`block_on_counting`]: unparks the polling thread and counts
+/// the task's wakes.
+struct CountingUnpark {
+    notify: loom::sync::Notify,
+    wakes: AtomicUsize,
+}
+
+impl std::task::Wake for CountingUnpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify();
+    }
+}
+
+/// [`block_on_stable`], returning the task's waker too, to count its wakes
+/// once the threads that wake it have ended.
+fn block_on_counting<F: Future>(future: F) -> (F::Output, std::sync::Arc<CountingUnpark>) {
+    let unpark = std::sync::Arc::new(CountingUnpark {
+        notify: loom::sync::Notify::new(),
+        wakes: AtomicUsize::new(0),
+    });
+    let waker = Waker::from(unpark.clone());
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return (output, unpark);
+        }
+        unpark.notify.wait();
+    }
+}
+
+#[test]
+fn racing_child_wakes_never_wake_the_task_more_often_than_they_come() {
+    // Two children opened from two threads while the task drains: the second
+    // wake may find the first still holding the task's waker, leave its note,
+    // and take the waker itself when the first lets go in between. Each
+    // child wake wakes the task at most once (one that finds the ready set
+    // marked already, none), so two can never make three task wakes.
+    check(|| {
+        let gates = gates(2);
+        let children: Vec<_> = gates.iter().map(|gate| GateChild(gate.clone())).collect();
+        let openers: Vec<_> = gates
+            .iter()
+            .enumerate()
+            .map(|(id, gate)| {
+                let gate = gate.clone();
+                thread::spawn(move || gate.open(Ok(id as u32)))
+            })
+            .collect();
+        let (values, task) = block_on_counting(safe_gather(children));
+        assert_eq!(values.unwrap(), [0, 1]);
+        openers
+            .into_iter()
+            .for_each(|opener| opener.join().unwrap());
+        let wakes = task.wakes.load(Ordering::SeqCst);
+        assert!(wakes <= 2, "{wakes} task wakes for two child wakes");
+    });
+}
