@@ -263,6 +263,52 @@ fn size_hint_bounds_the_items_still_to_come() {
 }
 
 #[test]
+fn a_stream_ended_by_an_error_hints_no_more_items() {
+    // The error ends the stream with two children dropped unreported: no
+    // item is left to come, whatever the children's count says.
+    let board = Board::new();
+    let parent = Parent::new();
+    let children: [_; 3] = std::array::from_fn(|_| board.child(Plan::Wait));
+    let mut stream = pin!(safe_gather_array(children).unordered());
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    board.open(1, Err(7));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some(Err(GatherError::Failed { index: 1, error: 7 })))
+    ));
+    assert_eq!(stream.size_hint(), (0, Some(0)));
+    assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
+    board.assert_all_dropped();
+}
+
+#[test]
+fn a_settled_stream_of_fewer_children_than_its_input_hinted_ends_hinting_none() {
+    // An input whose length was only bounded (at most six, a filter's hint)
+    // that gave three: once the stream has ended, no item is left to come.
+    let board = Board::new();
+    let parent = Parent::new();
+    let input = {
+        let board = board.clone();
+        (0..6)
+            .filter(|i| i % 2 == 0)
+            .map(move |_| board.child(Plan::Wait))
+    };
+    let mut stream = pin!(safe_gather(input).limit(2).settled().unordered());
+    assert_eq!(stream.size_hint(), (0, Some(6)));
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    for id in 0..3 {
+        board.open(id, Ok(id as u32));
+        assert!(matches!(
+            next(&parent, stream.as_mut()),
+            Poll::Ready(Some((index, Ok(_)))) if index == id
+        ));
+    }
+    assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
+    assert_eq!(stream.size_hint(), (0, Some(0)));
+    board.assert_all_dropped();
+}
+
+#[test]
 fn an_arrays_size_hint_counts_its_children_down_as_they_report() {
     let board = Board::new();
     let parent = Parent::new();
