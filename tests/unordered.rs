@@ -37,7 +37,9 @@ fn items_come_in_completion_order_with_their_input_indices() {
     let board = Board::new();
     let parent = Parent::new();
     let mut stream = pin!(safe_gather(lazily(&board, 4, Plan::Wait)).unordered());
+    assert!(!stream.is_terminated(), "not polled yet");
     assert!(next(&parent, stream.as_mut()).is_pending());
+    assert!(!stream.is_terminated(), "pending");
     for id in [2, 0, 3, 1] {
         board.open(id, Ok(id as u32 * 10));
         let Poll::Ready(Some(item)) = next(&parent, stream.as_mut()) else {
@@ -306,6 +308,61 @@ fn a_settled_stream_of_fewer_children_than_its_input_hinted_ends_hinting_none() 
     assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
     assert_eq!(stream.size_hint(), (0, Some(0)));
     board.assert_all_dropped();
+}
+
+#[test]
+fn a_settled_stream_with_a_grace_period_but_no_deadline_hints_as_without_one() {
+    // The grace period never begins (nothing cancels a settled gather
+    // without a deadline), so the hint is one item per child still to come.
+    let board = Board::new();
+    let parent = Parent::new();
+    let mut stream = pin!(safe_gather(lazily(&board, 3, Plan::Wait))
+        .settled()
+        .grace_with(ManualTimer::new(), Duration::from_secs(1), || {})
+        .unordered());
+    assert_eq!(stream.size_hint(), (3, Some(3)));
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    board.open(2, Err(2));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some((2, Err(2))))
+    ));
+    assert_eq!(stream.size_hint(), (2, Some(2)));
+    board.open(0, Ok(0));
+    board.open(1, Ok(1));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some((0, Ok(_))))
+    ));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some((1, Ok(_))))
+    ));
+    assert_eq!(stream.size_hint(), (0, Some(0)));
+    assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
+    board.assert_all_dropped();
+}
+
+#[test]
+fn a_stream_shows_its_gather_and_whether_it_has_ended() {
+    let board = Board::new();
+    let parent = Parent::new();
+    let mut stream = pin!(safe_gather(lazily(&board, 1, Plan::Wait)).unordered());
+    let debug = format!("{stream:?}");
+    assert!(
+        debug.starts_with("Unordered { gather: SafeGather {")
+            && debug.ends_with(", ended: false }"),
+        "{debug}"
+    );
+    assert!(next(&parent, stream.as_mut()).is_pending());
+    board.open(0, Ok(0));
+    assert!(matches!(
+        next(&parent, stream.as_mut()),
+        Poll::Ready(Some(Ok((0, _))))
+    ));
+    assert!(matches!(next(&parent, stream.as_mut()), Poll::Ready(None)));
+    let debug = format!("{stream:?}");
+    assert!(debug.ends_with(", ended: true }"), "{debug}");
 }
 
 #[test]
