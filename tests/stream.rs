@@ -316,3 +316,34 @@ fn len_counts_jobs_taken_and_those_the_stream_reports() {
     );
     assert_eq!(collected, [Ok((0, 1))]);
 }
+
+#[test]
+fn a_stale_wake_of_a_vacant_slot_does_not_poll_the_next_job_twice() {
+    // One slot: child 0 finishes while the queue is empty, so its slot stays
+    // vacant; a wake of child 0's old waker then marks it. The next job
+    // takes the slot and gets its first poll, once: the mark of the vacant
+    // slot is not a second one.
+    let board = Board::new();
+    let queue = Queue::default();
+    let parent = Parent::new();
+    queue.send(board.child(Plan::Wait));
+    let mut gather = pin!(safe_gather_stream(queue.jobs()).limit(1));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [0]);
+    let stale = board.waker(0);
+    board.open(0, Ok(0));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [0]);
+    stale.wake();
+    queue.send(board.child(Plan::Wait));
+    assert!(parent.poll(gather.as_mut()).is_pending());
+    assert_eq!(board.take_log(), [1], "the new job's first poll, once");
+    assert_eq!(board.polls(1), 1);
+    board.open(1, Ok(1));
+    queue.close();
+    let Poll::Ready(Ok(outputs)) = parent.poll(gather.as_mut()) else {
+        panic!("the queue ended and every job finished")
+    };
+    assert_eq!(support::values(&outputs), [0, 1]);
+    board.assert_all_dropped();
+}
