@@ -203,29 +203,55 @@ fn futures_noop_waker() -> Waker {
     Waker::from(std::sync::Arc::new(Noop))
 }
 
+/// The task waker of [`block_on_counting`]: unparks the polling thread and
+/// counts the task's wakes. The count is a plain std atomic, not loom's:
+/// loom runs its threads on one OS thread, so it is exact, and it adds no
+/// interleavings to explore.
+struct CountingUnpark {
+    notify: loom::sync::Notify,
+    wakes: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingUnpark {
+    fn wakes(&self) -> usize {
+        self.wakes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl std::task::Wake for CountingUnpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.wakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.notify.notify();
+    }
+}
+
 /// Runs `future` to completion on the current loom thread, polling it with a
 /// waker that stays the same (so the gather takes its zero-atomic
 /// re-registration path, unlike `loom::future::block_on`, whose borrowed
-/// waker never `will_wake` its clones).
-fn block_on_stable<F: Future>(future: F) -> F::Output {
-    struct Unpark(loom::sync::Notify);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.notify();
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.0.notify();
-        }
-    }
-    let unpark = std::sync::Arc::new(Unpark(loom::sync::Notify::new()));
+/// waker never `will_wake` its clones). Returns the task's waker too, to
+/// count its wakes once the threads that wake it have ended.
+fn block_on_counting<F: Future>(future: F) -> (F::Output, std::sync::Arc<CountingUnpark>) {
+    let unpark = std::sync::Arc::new(CountingUnpark {
+        notify: loom::sync::Notify::new(),
+        wakes: std::sync::atomic::AtomicUsize::new(0),
+    });
     let waker = Waker::from(unpark.clone());
     let mut future = std::pin::pin!(future);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return output;
+            return (output, unpark);
         }
-        unpark.0.wait();
+        unpark.notify.wait();
     }
+}
+
+/// [`block_on_counting`] without the count.
+fn block_on_stable<F: Future>(future: F) -> F::Output {
+    block_on_counting(future).0
 }
 
 #[test]
@@ -468,40 +494,6 @@ fn a_stale_wake_racing_with_the_next_owner_of_child_wakers_is_harmless() {
     });
 }
 
-/// The waker of [`block_on_counting`]: unparks the polling thread and counts
-/// the task's wakes.
-struct CountingUnpark {
-    notify: loom::sync::Notify,
-    wakes: AtomicUsize,
-}
-
-impl std::task::Wake for CountingUnpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.notify.notify();
-    }
-}
-
-/// [`block_on_stable`], returning the task's waker too, to count its wakes
-/// once the threads that wake it have ended.
-fn block_on_counting<F: Future>(future: F) -> (F::Output, std::sync::Arc<CountingUnpark>) {
-    let unpark = std::sync::Arc::new(CountingUnpark {
-        notify: loom::sync::Notify::new(),
-        wakes: AtomicUsize::new(0),
-    });
-    let waker = Waker::from(unpark.clone());
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return (output, unpark);
-        }
-        unpark.notify.wait();
-    }
-}
-
 #[test]
 fn racing_child_wakes_never_wake_the_task_more_often_than_they_come() {
     // Two children opened from two threads while the task drains: the second
@@ -525,7 +517,7 @@ fn racing_child_wakes_never_wake_the_task_more_often_than_they_come() {
         openers
             .into_iter()
             .for_each(|opener| opener.join().unwrap());
-        let wakes = task.wakes.load(Ordering::SeqCst);
+        let wakes = task.wakes();
         assert!(wakes <= 2, "{wakes} task wakes for two child wakes");
     });
 }
