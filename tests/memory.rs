@@ -9,7 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use futures::StreamExt;
 use safe_gather::safe_gather;
@@ -18,9 +19,30 @@ struct Counting;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Its allocations are noted in [`EXITING_BLOCKS`] too: the one thread
+    /// whose heap is looked at after it has exited.
+    static EXITING: Cell<bool> = const { Cell::new(false) };
     static LIVE: Cell<usize> = const { Cell::new(0) };
     static PEAK: Cell<usize> = const { Cell::new(0) };
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Notes an allocation made while [`EXITING`] is set, or the free of one.
+fn note_exiting(pointer: *mut u8, allocated: bool) {
+    let pointer = pointer as usize;
+    if allocated {
+        if EXITING.try_with(Cell::get).unwrap_or(false) {
+            let free = EXITING_BLOCKS.iter().find(|slot| {
+                slot.compare_exchange(0, pointer, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            });
+            free.expect("room for every allocation of the exiting thread");
+        }
+    } else {
+        for slot in &EXITING_BLOCKS {
+            let _ = slot.compare_exchange(pointer, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
 }
 
 fn note(grown: usize) {
@@ -50,11 +72,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
+        let pointer = unsafe { System.alloc(layout) };
+        note_exiting(pointer, true);
+        pointer
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         note_freed(layout.size());
+        note_exiting(pointer, false);
         // SAFETY: as above.
         unsafe { System.dealloc(pointer, layout) }
     }
@@ -62,16 +87,27 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
         note_freed(layout.size());
         note(size);
+        note_exiting(pointer, false);
         // SAFETY: as above.
-        unsafe { System.realloc(pointer, layout, size) }
+        let moved = unsafe { System.realloc(pointer, layout, size) };
+        note_exiting(moved, true);
+        moved
     }
 }
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Runs `f` counting its allocations: (allocations, peak live bytes).
-fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+/// Runs `f` counting its allocations: (allocations, peak live bytes). On a
+/// thread of its own, so that no gather run before has left it a spare wake
+/// block (each thread keeps the last small one it freed): the count is the
+/// cold one, every block allocated.
+fn counted<T: Send>(f: impl FnOnce() -> T + Send) -> (T, usize, usize) {
+    std::thread::scope(|scope| scope.spawn(|| counted_here(f)).join().unwrap())
+}
+
+/// [`counted`], on this thread, whatever it keeps.
+fn counted_here<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     LIVE.with(|live| live.set(0));
     PEAK.with(|peak| peak.set(0));
     ALLOCATIONS.with(|count| count.set(0));
@@ -174,31 +210,119 @@ fn a_gather_without_a_limit_allocates_at_most_three_times() {
     assert!(allocations <= 3, "{allocations} allocations");
 }
 
-#[test]
-fn the_wake_block_is_freed_with_the_last_child_waker_kept_past_the_gather() {
-    // A child keeps a clone of its waker, which outlives the gather: the
-    // shared wake block lives as long as that clone, and goes with it.
-    struct Keeper<'a>(&'a std::cell::RefCell<Option<std::task::Waker>>);
-    impl Future for Keeper<'_> {
-        type Output = Result<(), ()>;
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            *self.0.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        }
+/// A child that keeps a clone of its waker, which can outlive the gather.
+struct Keeper<'a>(&'a std::cell::RefCell<Option<Waker>>);
+
+impl Future for Keeper<'_> {
+    type Output = Result<(), ()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        *self.0.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
     }
-    let kept = std::cell::RefCell::new(None);
-    let task = futures::task::noop_waker();
+}
+
+/// Polls a gather of `n` keepers once and drops it; returns their wakers,
+/// which hold the wake block.
+fn keep_wakers(n: usize) -> Vec<Waker> {
+    let kept: Vec<_> = (0..n).map(|_| std::cell::RefCell::new(None)).collect();
+    let mut gather = Box::pin(safe_gather(kept.iter().map(Keeper)));
+    assert!(gather
+        .as_mut()
+        .poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+        .is_pending());
+    drop(gather);
+    kept.into_iter()
+        .map(|waker| waker.into_inner().expect("every keeper was polled"))
+        .collect()
+}
+
+#[test]
+fn the_wake_block_lives_as_long_as_the_last_child_waker_kept_past_the_gather() {
+    // A block of more than 64 children (two bitmap levels) is never kept as
+    // a spare: the last waker frees it.
     counted(|| {
-        let mut gather = Box::pin(safe_gather::safe_gather_array([Keeper(&kept)]));
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&task))
-            .is_pending());
-        drop(gather);
-        assert!(LIVE.with(Cell::get) > 0, "the kept waker holds the block");
-        drop(kept.borrow_mut().take());
+        let wakers = keep_wakers(65);
+        assert!(LIVE.with(Cell::get) > 0, "the kept wakers hold the block");
+        drop(wakers);
         assert_eq!(LIVE.with(Cell::get), 0, "the last waker freed the block");
     });
+}
+
+#[test]
+fn the_last_small_wake_block_freed_on_a_thread_serves_its_next_gather() {
+    // The allocations of a gather of `n` keepers on a fresh thread: with no
+    // spare to take.
+    let [cold_3, cold_8, cold_40] = [3, 8, 40].map(|n| counted(|| drop(keep_wakers(n))).1);
+    let cold = |n| match n {
+        3 => cold_3,
+        8 => cold_8,
+        _ => cold_40,
+    };
+    counted(|| {
+        let live = || LIVE.with(Cell::get);
+        // The allocations of a gather of `n` keepers, its wakers dropped.
+        let allocations = |n| {
+            let before = ALLOCATIONS.with(Cell::get);
+            drop(keep_wakers(n));
+            ALLOCATIONS.with(Cell::get) - before
+        };
+        assert_eq!(
+            allocations(8),
+            cold(8),
+            "the first gather allocates its block"
+        );
+        let spare = live();
+        assert!(spare > 0, "the freed block is kept as the thread's spare");
+        // A gather of as many children, or fewer, takes it: one allocation
+        // fewer, and it is kept again, with nothing new held.
+        assert_eq!(
+            allocations(8),
+            cold(8) - 1,
+            "the spare served a gather of 8"
+        );
+        assert_eq!(live(), spare, "one spare, never two");
+        assert_eq!(
+            allocations(3),
+            cold(3) - 1,
+            "the spare served a gather of 3"
+        );
+        assert_eq!(live(), spare);
+        // A gather it is too small for frees it, and its own block is kept
+        // instead, which then serves the smaller gathers.
+        assert_eq!(allocations(40), cold(40), "a spare too small is not used");
+        let larger = live();
+        assert!(larger > spare, "the larger block is the spare now");
+        assert_eq!(
+            allocations(8),
+            cold(8) - 1,
+            "the larger spare served a gather of 8"
+        );
+        assert_eq!(live(), larger);
+    });
+}
+
+/// The blocks allocated on the thread marked [`EXITING`], until freed.
+static EXITING_BLOCKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+#[test]
+fn a_spare_wake_block_is_freed_when_its_thread_exits() {
+    std::thread::spawn(|| {
+        EXITING.with(|exiting| exiting.set(true));
+        drop(keep_wakers(8));
+        EXITING.with(|exiting| exiting.set(false));
+        let held = EXITING_BLOCKS
+            .iter()
+            .filter(|block| block.load(Ordering::Relaxed) != 0)
+            .count();
+        assert_eq!(held, 1, "the thread keeps one block: its spare");
+    })
+    .join()
+    .unwrap();
+    let held = EXITING_BLOCKS
+        .iter()
+        .filter(|block| block.load(Ordering::Relaxed) != 0)
+        .count();
+    assert_eq!(held, 0, "the spare went with its thread");
 }
 
 #[test]

@@ -205,6 +205,15 @@ impl SetPtr {
     #[cfg(feature = "alloc")]
     pub(super) fn create(len: usize, parent: Option<Waker>) -> SetPtr {
         debug_assert!(len > 0, "an empty gather never needs wakers");
+        #[cfg(all(feature = "std", not(loom)))]
+        if len <= BITS {
+            if let Some(set) = super::spare::take(len) {
+                // SAFETY: a spare block is allocated, of one level, and
+                // nothing else reaches it.
+                unsafe { set.reopen(parent) };
+                return set;
+            }
+        }
         let (levels, level_start, total_words) = plan(len);
         let (layout, words_offset) = block_layout(len, total_words);
         // SAFETY: the layout is never zero-sized: it holds a `Header`.
@@ -244,6 +253,32 @@ impl SetPtr {
             }
         }
         SetPtr(base.cast())
+    }
+
+    /// Makes a spare block (`spare.rs`) new again for a gather: one counted
+    /// reference, `parent` registered, nothing marked, no drain paused. Its
+    /// length, layout and entries stay: it serves any gather of up to `len`
+    /// slots, all of one level.
+    ///
+    /// # Safety
+    /// The block must be allocated, of one level, with no counted reference
+    /// and its parent wakers taken out: nothing else may reach it.
+    #[cfg(all(feature = "std", not(loom)))]
+    unsafe fn reopen(self, parent: Option<Waker>) {
+        let base = self.0.as_ptr();
+        // SAFETY: the block is this thread's alone (the caller's guarantee)
+        // and initialised; its old parent waker holds no waker, so it is
+        // overwritten without a drop. A one-level block's only word is
+        // word 0. Of the cursor, only `paused` needs resetting: with one
+        // level, a drain that is not paused sets the path (level 0's word
+        // and bits) before it reads it.
+        unsafe {
+            debug_assert_eq!((*base).levels, 1);
+            (*base).refs.store(1, Ordering::Relaxed);
+            ptr::addr_of_mut!((*base).parent).write(ParentWaker::new(parent));
+            (*base).cursor.with_mut(|cursor| (*cursor).paused = false);
+            self.word(0).store(0, Ordering::Relaxed);
+        }
     }
 
     /// The block's header.
@@ -485,12 +520,27 @@ impl SetPtr {
     ///
     /// # Safety
     /// The caller must hold a reference, and not use the block afterwards.
+    #[inline]
     pub(super) unsafe fn release(self) {
         // SAFETY: the caller holds a reference until the decrement below.
         let header = unsafe { self.header() };
         if header.refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
+        // SAFETY: that was the last reference.
+        unsafe { self.release_last() }
+    }
+
+    /// The end of [`release`](Self::release) for the last reference: out
+    /// of line, so that every other release (a child waker's drop, most
+    /// wakes) is one decrement.
+    ///
+    /// # Safety
+    /// The caller gave up the last reference, and uses the block no more.
+    #[inline(never)]
+    unsafe fn release_last(self) {
+        // SAFETY: the caller's last reference kept the block alive.
+        let header = unsafe { self.header() };
         // Acquire: every other holder's last use of the block happens before
         // the free below (the `Arc::drop` argument). An acquire load of the
         // count, not a fence: it synchronizes with every release decrement
@@ -580,10 +630,42 @@ impl SetPtr {
         unsafe { self.header() }.len
     }
 
+    /// Frees the block, or keeps it as the thread's spare (`spare.rs`) for
+    /// the next gather.
+    ///
     /// # Safety
     /// No reference to the block may remain.
     #[cfg(feature = "alloc")]
     unsafe fn free(self) {
+        #[cfg(all(feature = "std", not(loom)))]
+        {
+            // SAFETY: the block is alive and no longer shared.
+            let header = unsafe { self.header() };
+            if header.levels == 1 {
+                // SAFETY: as above; nobody else reaches the cells.
+                let wakers = unsafe { header.parent.take_wakers() };
+                // SAFETY: one level, no reference, its wakers taken out.
+                let kept = unsafe { super::spare::keep(self) };
+                if let Err(set) = kept {
+                    // SAFETY: as above, and it was not kept.
+                    unsafe { set.dealloc() };
+                }
+                // Dropped last: a waker's drop may run any code, even
+                // another gather, which may take the spare.
+                drop(wakers);
+                return;
+            }
+        }
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.dealloc() }
+    }
+
+    /// Returns the block's memory to the allocator.
+    ///
+    /// # Safety
+    /// No reference to the block may remain.
+    #[cfg(feature = "alloc")]
+    pub(super) unsafe fn dealloc(self) {
         let base = self.0.as_ptr();
         // SAFETY: the block is initialised and no longer shared; the header is
         // read out (not dropped in place) so that a panicking parent waker

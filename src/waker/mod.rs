@@ -50,6 +50,8 @@ mod block;
 pub(crate) mod lock;
 #[cfg(target_has_atomic = "ptr")]
 mod parent;
+#[cfg(all(feature = "std", target_has_atomic = "ptr", not(loom)))]
+mod spare;
 #[cfg(target_has_atomic = "ptr")]
 mod static_slots;
 

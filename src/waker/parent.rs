@@ -300,6 +300,22 @@ impl ParentWaker {
         drop(stale);
     }
 
+    /// Takes both wakers out, for a block nobody else reaches any more
+    /// (its last counted reference is gone).
+    ///
+    /// # Safety
+    /// No other thread may use this parent waker.
+    #[cfg(all(feature = "std", not(loom)))]
+    pub(super) unsafe fn take_wakers(&self) -> (Option<Waker>, Option<Waker>) {
+        // SAFETY: nobody else uses the cells (the caller's guarantee).
+        unsafe {
+            (
+                self.current.with_mut(|slot| (*slot).take()),
+                self.next.with_mut(|slot| (*slot).take()),
+            )
+        }
+    }
+
     /// The gather has finished: no wake reaches its task any more. Returns
     /// the wakers for the caller to drop, unless a wake in progress will.
     ///
