@@ -94,8 +94,12 @@ use super::parent::ParentWaker;
 /// Bits per bitmap word. Two under loom, so that a model with a handful of
 /// children already exercises several levels.
 pub(super) const BITS: usize = if cfg!(loom) { 2 } else { usize::BITS as usize };
-/// Enough levels for `usize::MAX` children.
-const MAX_LEVELS: usize = usize::BITS.div_ceil(BITS.trailing_zeros()) as usize;
+/// Levels enough for every gather whose block can be allocated: `BITS^6`
+/// children, 2^36 on 64-bit targets (whose entries alone would take
+/// 512 GiB) and 2^30 on 32-bit ones (past the address space). Each level
+/// costs three words of the header, which is most of a small gather's
+/// block. Under loom, whose words hold two bits, enough for `usize::MAX`.
+const MAX_LEVELS: usize = if cfg!(loom) { usize::BITS as usize } else { 6 };
 /// Where `entries` starts: right after the header, which is `usize`-aligned.
 const ENTRIES_OFFSET: usize = size_of::<Header>();
 
@@ -145,6 +149,10 @@ pub(super) const fn plan(len: usize) -> (usize, [usize; MAX_LEVELS], usize) {
     let mut levels = 0;
     loop {
         let words = bits.div_ceil(BITS);
+        assert!(
+            levels < MAX_LEVELS,
+            "safe-gather: too many children for one gather"
+        );
         level_start[levels] = total_words;
         total_words += words;
         levels += 1;
@@ -757,4 +765,26 @@ pub(crate) enum Visit<B> {
     /// Stop before this child: its mark, and those after it, wait for the
     /// next drain.
     PauseBefore(B),
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{plan, BITS, MAX_LEVELS};
+
+    #[test]
+    fn the_largest_gather_the_header_has_levels_for_is_planned() {
+        let most = BITS.pow(MAX_LEVELS as u32);
+        let (levels, level_start, total_words) = plan(most);
+        assert_eq!(levels, MAX_LEVELS);
+        // Level k holds most / BITS^(k + 1) words.
+        let words: usize = (1..=MAX_LEVELS).map(|k| most / BITS.pow(k as u32)).sum();
+        assert_eq!(total_words, words);
+        assert_eq!(level_start[1], most / BITS);
+    }
+
+    #[test]
+    #[should_panic(expected = "safe-gather: too many children for one gather")]
+    fn a_gather_past_the_levels_of_the_header_panics_with_a_clear_message() {
+        plan(BITS.pow(MAX_LEVELS as u32) + 1);
+    }
 }
