@@ -253,6 +253,13 @@ fn the_last_small_wake_block_freed_on_a_thread_serves_its_next_gather() {
     // The allocations of a gather of `n` keepers on a fresh thread: with no
     // spare to take.
     let [cold_3, cold_8, cold_40] = [3, 8, 40].map(|n| counted(|| drop(keep_wakers(n))).1);
+    // The bytes a thread holds once a gather of 40 has left it its spare:
+    // that block alone.
+    let block_40 = counted(|| {
+        drop(keep_wakers(40));
+        LIVE.with(Cell::get)
+    })
+    .0;
     let cold = |n| match n {
         3 => cold_3,
         8 => cold_8,
@@ -292,12 +299,35 @@ fn the_last_small_wake_block_freed_on_a_thread_serves_its_next_gather() {
         assert_eq!(allocations(40), cold(40), "a spare too small is not used");
         let larger = live();
         assert!(larger > spare, "the larger block is the spare now");
+        assert_eq!(larger, block_40, "the smaller spare was freed");
         assert_eq!(
             allocations(8),
             cold(8) - 1,
             "the larger spare served a gather of 8"
         );
         assert_eq!(live(), larger);
+    });
+}
+
+#[test]
+fn of_two_small_blocks_freed_one_after_the_other_the_thread_keeps_one() {
+    let one_block = counted(|| {
+        drop(keep_wakers(8));
+        LIVE.with(Cell::get)
+    })
+    .0;
+    counted(|| {
+        // Two gathers' blocks alive at once, held by their wakers.
+        let first = keep_wakers(8);
+        let second = keep_wakers(8);
+        // The first is kept as the spare, the second then freed.
+        drop(first);
+        drop(second);
+        assert_eq!(
+            LIVE.with(Cell::get),
+            one_block,
+            "the second block was freed"
+        );
     });
 }
 

@@ -85,6 +85,12 @@ fn a_gather_given_a_dirty_spare_polls_only_the_children_woken_since() {
         other => panic!("expected the outputs, got {other:?}"),
     }
     assert_eq!(board.all_polls(), [2, 2, 2]);
+    drop(board);
+    assert_eq!(
+        parent.waker_clones(),
+        0,
+        "the spare holds no waker of the task"
+    );
 }
 
 #[test]

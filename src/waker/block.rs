@@ -270,7 +270,7 @@ impl SetPtr {
     ///
     /// # Safety
     /// The block must be allocated, of one level, with no counted reference
-    /// and its parent wakers taken out: nothing else may reach it.
+    /// and no parent waker left: nothing else may reach it.
     #[cfg(all(feature = "std", not(loom)))]
     unsafe fn reopen(self, parent: Option<Waker>) {
         let base = self.0.as_ptr();
@@ -650,17 +650,14 @@ impl SetPtr {
             // SAFETY: the block is alive and no longer shared.
             let header = unsafe { self.header() };
             if header.levels == 1 {
-                // SAFETY: as above; nobody else reaches the cells.
-                let wakers = unsafe { header.parent.take_wakers() };
-                // SAFETY: one level, no reference, its wakers taken out.
-                let kept = unsafe { super::spare::keep(self) };
-                if let Err(set) = kept {
+                // SAFETY: as above; nobody else reaches the cells. (Were a
+                // waker left, reusing the block would leak it, no worse.)
+                debug_assert!(unsafe { header.parent.is_empty() });
+                // SAFETY: one level, no reference, no waker left.
+                if let Err(set) = unsafe { super::spare::keep(self) } {
                     // SAFETY: as above, and it was not kept.
                     unsafe { set.dealloc() };
                 }
-                // Dropped last: a waker's drop may run any code, even
-                // another gather, which may take the spare.
-                drop(wakers);
                 return;
             }
         }

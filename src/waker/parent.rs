@@ -300,19 +300,17 @@ impl ParentWaker {
         drop(stale);
     }
 
-    /// Takes both wakers out, for a block nobody else reaches any more
-    /// (its last counted reference is gone).
+    /// Whether both cells are empty, as they are once the block's last
+    /// counted reference is gone: the gather's close took its wakers, or
+    /// left them to the wake under way, which took them before letting go.
     ///
     /// # Safety
     /// No other thread may use this parent waker.
     #[cfg(all(feature = "std", not(loom)))]
-    pub(super) unsafe fn take_wakers(&self) -> (Option<Waker>, Option<Waker>) {
+    pub(super) unsafe fn is_empty(&self) -> bool {
         // SAFETY: nobody else uses the cells (the caller's guarantee).
         unsafe {
-            (
-                self.current.with_mut(|slot| (*slot).take()),
-                self.next.with_mut(|slot| (*slot).take()),
-            )
+            self.current.with(|slot| (*slot).is_none()) && self.next.with(|slot| (*slot).is_none())
         }
     }
 

@@ -62,7 +62,7 @@ pub(super) fn take(slots: usize) -> Option<SetPtr> {
 ///
 /// # Safety
 /// `set` must be an allocated block of one bitmap level with no counted
-/// reference left, its parent wakers taken out: nothing else may reach it.
+/// reference and no parent waker left: nothing else may reach it.
 pub(super) unsafe fn keep(set: SetPtr) -> Result<(), SetPtr> {
     SPARE
         .try_with(|spare| match spare.0.get() {

@@ -363,6 +363,11 @@ impl Parent {
         &self.waker
     }
 
+    /// Clones of this parent's waker alive, besides its own.
+    pub fn waker_clones(&self) -> usize {
+        Arc::strong_count(&self.counter) - 2
+    }
+
     /// Polls `future` once with this parent's waker.
     pub fn poll<F: Future + ?Sized>(&self, future: Pin<&mut F>) -> Poll<F::Output> {
         future.poll(&mut Context::from_waker(&self.waker))
