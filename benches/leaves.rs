@@ -95,7 +95,8 @@ use safe_gather::safe_gather;
 
 use harness::callgrind::{instructions_per_iteration, profile_path, valgrind_version};
 use harness::{
-    count_allocations, quick_run, results_dir, shuffled, write_result, Allocations,
+    count_allocations, on_a_fresh_thread, quick_run, results_dir, shuffled, write_result,
+    Allocations,
     CountingAllocator, Executor, SIZES,
 };
 
@@ -953,10 +954,15 @@ impl Visit for CountOne<'_> {
         if M::NAME != self.model {
             return;
         }
-        let setup = setup::<M>(self.contender, self.order);
-        let ((correct, rest), allocations) =
-            count_allocations(|| run::<M>(self.contender, self.order, setup));
-        drop(rest);
+        let (contender, order) = (self.contender, self.order);
+        // Cold: on a thread with no spare wake block (`on_a_fresh_thread`).
+        let (correct, allocations) = on_a_fresh_thread(|| {
+            let setup = setup::<M>(contender, order);
+            let ((correct, rest), allocations) =
+                count_allocations(|| run::<M>(contender, order, setup));
+            drop(rest);
+            (correct, allocations)
+        });
         assert!(
             correct,
             "{}: wrong output",

@@ -664,6 +664,20 @@ pub fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, Allocations) {
     )
 }
 
+/// Runs `f` on a thread of its own, which has run no gather before: so
+/// that a count made inside it is the cold one. (A thread keeps the last
+/// small wake block a gather freed on it, for its next gather; counted on a
+/// thread that has one, a gather would allocate one block fewer, and its
+/// peak would leave out the block it still uses.)
+pub fn on_a_fresh_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// The deterministic cost of one gather in one scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -679,7 +693,13 @@ pub struct Counters {
 /// Runs one trial of contender `C` and counts what it cost. The allocation
 /// count covers making the gather, every poll, and dropping the gather; not
 /// making the children, nor dropping the output.
+/// Counted on a fresh thread (see [`on_a_fresh_thread`]).
 pub fn measure<C: Contender>(scenario: Scenario, order: Rc<[usize]>) -> Counters {
+    let order: Vec<usize> = order.to_vec();
+    on_a_fresh_thread(move || measure_here::<C>(scenario, order.into()))
+}
+
+fn measure_here<C: Contender>(scenario: Scenario, order: Rc<[usize]>) -> Counters {
     let trial = Trial::<C>::new(scenario, order);
     let (finished, allocations) = count_allocations(|| run::<C>(trial));
     Counters {
