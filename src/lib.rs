@@ -172,13 +172,18 @@
 //! re-polls only that child, whatever the number of children: per wake the
 //! cost is a few atomic operations, never a scan. The wakers share one
 //! allocation, made only when some child first keeps its waker (so children
-//! that are all ready at once allocate nothing). Wakes coalesce: however
+//! that are all ready at once allocate nothing). With `std`, the last such
+//! block of up to 64 children freed on a thread is kept for the next gather
+//! there, so a program that gathers a few children again and again makes no
+//! allocation for their wakers after the first (one block, a few hundred
+//! bytes, held per thread until it exits). Wakes coalesce: however
 //! often a child is woken before the gather's next poll, it is polled once,
 //! and the gather's own task is woken once. A child that wakes itself while
 //! polled is polled again at the gather's next poll, never in a loop inside
 //! one. A gather of a `Vec` (or any input of exact length) without a limit
 //! makes at most three allocations in all: its children's slots, the shared
-//! wakers, and the output; under a limit, five whatever the input's length.
+//! wakers (none when the thread's spare serves), and the output; under a
+//! limit, five whatever the input's length.
 //! A `Vec`'s children become their slots in the `Vec`'s own buffer, with no
 //! allocation, when a slot is no larger than a child: when the child type
 //! has a spare bit pattern (a niche), as boxed futures and `Ready` do
