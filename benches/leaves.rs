@@ -96,8 +96,7 @@ use safe_gather::safe_gather;
 use harness::callgrind::{instructions_per_iteration, profile_path, valgrind_version};
 use harness::{
     count_allocations, on_a_fresh_thread, quick_run, results_dir, shuffled, write_result,
-    Allocations,
-    CountingAllocator, Executor, SIZES,
+    Allocations, CountingAllocator, Executor, SIZES,
 };
 
 #[global_allocator]
