@@ -248,6 +248,8 @@ fn the_wake_block_lives_as_long_as_the_last_child_waker_kept_past_the_gather() {
     });
 }
 
+// The spare is a thread-local: `std` only.
+#[cfg(feature = "std")]
 #[test]
 fn the_last_small_wake_block_freed_on_a_thread_serves_its_next_gather() {
     // The allocations of a gather of `n` keepers on a fresh thread: with no
@@ -309,6 +311,8 @@ fn the_last_small_wake_block_freed_on_a_thread_serves_its_next_gather() {
     });
 }
 
+// The spare is a thread-local: `std` only.
+#[cfg(feature = "std")]
 #[test]
 fn of_two_small_blocks_freed_one_after_the_other_the_thread_keeps_one() {
     let one_block = counted(|| {
@@ -334,6 +338,8 @@ fn of_two_small_blocks_freed_one_after_the_other_the_thread_keeps_one() {
 /// The blocks allocated on the thread marked [`EXITING`], until freed.
 static EXITING_BLOCKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
+// The spare is a thread-local: `std` only.
+#[cfg(feature = "std")]
 #[test]
 fn a_spare_wake_block_is_freed_when_its_thread_exits() {
     std::thread::spawn(|| {
@@ -353,6 +359,28 @@ fn a_spare_wake_block_is_freed_when_its_thread_exits() {
         .filter(|block| block.load(Ordering::Relaxed) != 0)
         .count();
     assert_eq!(held, 0, "the spare went with its thread");
+}
+
+#[cfg(not(feature = "std"))]
+#[test]
+fn without_std_every_small_wake_block_goes_back_to_the_allocator() {
+    // No thread-local, no spare: each gather allocates its block and the
+    // last waker frees it.
+    let cold = counted(|| drop(keep_wakers(8))).1;
+    counted(|| {
+        for _ in 0..3 {
+            let before = ALLOCATIONS.with(Cell::get);
+            let wakers = keep_wakers(8);
+            assert!(LIVE.with(Cell::get) > 0, "the kept wakers hold the block");
+            drop(wakers);
+            assert_eq!(
+                ALLOCATIONS.with(Cell::get) - before,
+                cold,
+                "a block each time"
+            );
+            assert_eq!(LIVE.with(Cell::get), 0, "the last waker freed the block");
+        }
+    });
 }
 
 #[test]
