@@ -649,10 +649,12 @@ impl SetPtr {
         {
             // SAFETY: the block is alive and no longer shared.
             let header = unsafe { self.header() };
-            if header.levels == 1 {
-                // SAFETY: as above; nobody else reaches the cells. (Were a
-                // waker left, reusing the block would leak it, no worse.)
-                debug_assert!(unsafe { header.parent.is_empty() });
+            // A block that still holds a parent waker is freed, which drops
+            // it: one never registered with a gather does (a first-poll
+            // waker's block that lost the race to install itself, made with
+            // a clone of the task's waker), and reusing it would leak that.
+            // SAFETY: as above; nobody else reaches the cells.
+            if header.levels == 1 && unsafe { header.parent.is_empty() } {
                 // SAFETY: one level, no reference, no waker left.
                 if let Err(set) = unsafe { super::spare::keep(self) } {
                     // SAFETY: as above, and it was not kept.
